@@ -1,0 +1,187 @@
+package postgres
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/bazaarhq/bazaar/internal/market"
+	"github.com/jackc/pgx/v5"
+)
+
+// listingRow is a listings row as scanned; the domain type nests Money.
+type listingRow struct {
+	ID          int64     `db:"id"`
+	Name        string    `db:"name"`
+	Description string    `db:"description"`
+	PriceCents  int64     `db:"price_cents"`
+	Currency    string    `db:"currency"`
+	Quantity    int       `db:"quantity"`
+	CreatedAt   time.Time `db:"created_at"`
+	UpdatedAt   time.Time `db:"updated_at"`
+}
+
+func (r listingRow) listing() *market.Listing {
+	return &market.Listing{
+		ID: r.ID, Name: r.Name, Description: r.Description,
+		Price:    market.Money{Cents: r.PriceCents, Currency: r.Currency},
+		Quantity: r.Quantity, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+	}
+}
+
+const listingColumns = `id, name, description, price_cents, currency, quantity, created_at, updated_at`
+
+// CreateListing validates l, stores it, and fills in its ID and times.
+func (db *DB) CreateListing(ctx context.Context, l *market.Listing) error {
+	if err := l.Validate(); err != nil {
+		return err
+	}
+	err := db.Pool.QueryRow(ctx, `
+		INSERT INTO listings (name, description, price_cents, currency, quantity)
+		VALUES ($1, $2, $3, $4, $5)
+		RETURNING id, created_at, updated_at`,
+		l.Name, l.Description, l.Price.Cents, l.Price.Currency, l.Quantity,
+	).Scan(&l.ID, &l.CreatedAt, &l.UpdatedAt)
+	return translate(err)
+}
+
+// Listing returns the listing with the given id, or ENOTFOUND.
+func (db *DB) Listing(ctx context.Context, id int64) (*market.Listing, error) {
+	return listingByID(ctx, db.Pool, id, false)
+}
+
+func listingByID(ctx context.Context, q querier, id int64, forUpdate bool) (*market.Listing, error) {
+	sql := `SELECT ` + listingColumns + ` FROM listings WHERE id = $1`
+	if forUpdate {
+		sql += ` FOR UPDATE`
+	}
+	rows, _ := q.Query(ctx, sql, id)
+	r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[listingRow])
+	if err != nil {
+		return nil, translate(err)
+	}
+	return r.listing(), nil
+}
+
+// Listings returns one page of listings, newest first, with cursors to the
+// pages on either side. Ids grow with creation, so id order is newest-first
+// order and the keyset is the primary key.
+func (db *DB) Listings(ctx context.Context, f market.ListingFilter) (*market.ListingPage, error) {
+	if f.Limit <= 0 || f.Limit > market.MaxPageSize {
+		f.Limit = market.MaxPageSize
+	}
+	var rows pgx.Rows
+	switch {
+	case f.After > 0:
+		rows, _ = db.Pool.Query(ctx, `SELECT `+listingColumns+` FROM listings WHERE id > $1 ORDER BY id ASC LIMIT $2`, f.After, f.Limit+1)
+	case f.Before > 0:
+		rows, _ = db.Pool.Query(ctx, `SELECT `+listingColumns+` FROM listings WHERE id < $1 ORDER BY id DESC LIMIT $2`, f.Before, f.Limit+1)
+	default:
+		rows, _ = db.Pool.Query(ctx, `SELECT `+listingColumns+` FROM listings ORDER BY id DESC LIMIT $1`, f.Limit+1)
+	}
+	rs, err := pgx.CollectRows(rows, pgx.RowToStructByName[listingRow])
+	if err != nil {
+		return nil, translate(err)
+	}
+	more := len(rs) > f.Limit
+	if more {
+		rs = rs[:f.Limit]
+	}
+	page := &market.ListingPage{Listings: make([]*market.Listing, len(rs))}
+	if f.After > 0 {
+		if !more {
+			// Walking back reached the newest listings: show the first page
+			// as it is, rather than a short page with a "Previous" link.
+			return db.Listings(ctx, market.ListingFilter{Limit: f.Limit})
+		}
+		slices.Reverse(rs)
+	}
+	for i, r := range rs {
+		page.Listings[i] = r.listing()
+	}
+	if len(rs) == 0 {
+		return page, nil
+	}
+	first, last := rs[0].ID, rs[len(rs)-1].ID
+	switch {
+	case f.After > 0:
+		page.PrevAfter, page.NextBefore = first, last
+	case f.Before > 0:
+		page.PrevAfter = first
+		if more {
+			page.NextBefore = last
+		}
+	default:
+		if more {
+			page.NextBefore = last
+		}
+	}
+	return page, nil
+}
+
+// UpdateListing applies patch to the listing with the given id and returns
+// the result. Read, check and write happen in one transaction holding the
+// row lock, so concurrent edits cannot interleave.
+func (db *DB) UpdateListing(ctx context.Context, id int64, patch market.ListingPatch) (*market.Listing, error) {
+	var l *market.Listing
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		var err error
+		if l, err = listingByID(ctx, tx, id, true); err != nil {
+			return err
+		}
+		patch.Apply(l)
+		if err := l.Validate(); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `
+			UPDATE listings
+			SET name = $2, description = $3, price_cents = $4, currency = $5, quantity = $6, updated_at = now()
+			WHERE id = $1
+			RETURNING updated_at`,
+			id, l.Name, l.Description, l.Price.Cents, l.Price.Currency, l.Quantity,
+		).Scan(&l.UpdatedAt)
+	})
+	if err != nil {
+		return nil, translate(err)
+	}
+	return l, nil
+}
+
+// DeleteListing removes the listing with the given id, or returns ENOTFOUND.
+func (db *DB) DeleteListing(ctx context.Context, id int64) error {
+	tag, err := db.Pool.Exec(ctx, `DELETE FROM listings WHERE id = $1`, id)
+	if err != nil {
+		return translate(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return market.Errorf(market.ENOTFOUND, "Listing not found.")
+	}
+	return nil
+}
+
+// querier is what both the pool and a transaction offer.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// InsertListings stores many valid listings in one COPY, for seeding. It
+// returns how many rows it wrote.
+func (db *DB) InsertListings(ctx context.Context, ls []*market.Listing) (int64, error) {
+	rows := make([][]any, 0, len(ls))
+	for _, l := range ls {
+		if err := l.Validate(); err != nil {
+			return 0, err
+		}
+		rows = append(rows, []any{l.Name, l.Description, l.Price.Cents, l.Price.Currency, l.Quantity})
+	}
+	n, err := db.Pool.CopyFrom(ctx, pgx.Identifier{"listings"},
+		[]string{"name", "description", "price_cents", "currency", "quantity"}, pgx.CopyFromRows(rows))
+	return n, translate(err)
+}
+
+// CountListings returns how many listings exist.
+func (db *DB) CountListings(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM listings`).Scan(&n)
+	return n, translate(err)
+}

@@ -1,0 +1,213 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/bazaarhq/bazaar/internal/market"
+	"github.com/bazaarhq/bazaar/internal/postgres"
+	"github.com/bazaarhq/bazaar/internal/postgres/postgrestest"
+)
+
+func TestMain(m *testing.M) { postgrestest.Main(m) }
+
+func newListing(name string) *market.Listing {
+	return &market.Listing{Name: name, Description: "d", Price: market.Money{Cents: 1250}, Quantity: 3}
+}
+
+func TestCreateAndGetListing(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	ctx := context.Background()
+	l := &market.Listing{Name: "  Lamp  ", Description: "Brass", Price: market.Money{Cents: 1250}, Quantity: 2}
+	if err := db.CreateListing(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	if l.ID == 0 || l.CreatedAt.IsZero() {
+		t.Fatalf("id/created_at not filled: %+v", l)
+	}
+	got, err := db.Listing(ctx, l.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "Lamp" || got.Price != (market.Money{Cents: 1250, Currency: "USD"}) || got.Quantity != 2 || got.Description != "Brass" {
+		t.Errorf("got %+v", got)
+	}
+	if _, err := db.Listing(ctx, l.ID+1000); market.ErrorCode(err) != market.ENOTFOUND {
+		t.Errorf("missing listing: err = %v, want not_found", err)
+	}
+}
+
+func TestCreateListingInvalidWritesNothing(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	ctx := context.Background()
+	err := db.CreateListing(ctx, &market.Listing{Name: "", Price: market.Money{Cents: 0}, Quantity: -1})
+	if market.ErrorCode(err) != market.EINVALID {
+		t.Fatalf("err = %v, want invalid", err)
+	}
+	for _, f := range []string{"name", "price", "quantity"} {
+		if market.ErrorFields(err)[f] == "" {
+			t.Errorf("no message for %s: %v", f, err)
+		}
+	}
+	if n, _ := db.CountListings(ctx); n != 0 {
+		t.Errorf("count = %d after invalid create", n)
+	}
+}
+
+func TestDatabaseConstraintsBackTheDomain(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	_, err := db.Pool.Exec(context.Background(),
+		`INSERT INTO listings (name, price_cents, quantity) VALUES ('x', 0, 1)`)
+	if err == nil {
+		t.Fatal("database accepted a zero price")
+	}
+}
+
+func TestListingsPagination(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	ctx := context.Background()
+	var ids []int64
+	for i := range 7 {
+		l := newListing(fmt.Sprintf("item %d", i))
+		if err := db.CreateListing(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, l.ID)
+	}
+	// ids[6] is newest.
+	names := func(p *market.ListingPage) string {
+		var s []string
+		for _, l := range p.Listings {
+			s = append(s, strings.TrimPrefix(l.Name, "item "))
+		}
+		return strings.Join(s, ",")
+	}
+	p1, err := db.Listings(ctx, market.ListingFilter{Limit: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names(p1) != "6,5,4" || p1.PrevAfter != 0 || p1.NextBefore != ids[4] {
+		t.Fatalf("page 1 = %s prev=%d next=%d", names(p1), p1.PrevAfter, p1.NextBefore)
+	}
+	p2, _ := db.Listings(ctx, market.ListingFilter{Limit: 3, Before: p1.NextBefore})
+	if names(p2) != "3,2,1" || p2.PrevAfter != ids[3] || p2.NextBefore != ids[1] {
+		t.Fatalf("page 2 = %s prev=%d next=%d", names(p2), p2.PrevAfter, p2.NextBefore)
+	}
+	p3, _ := db.Listings(ctx, market.ListingFilter{Limit: 3, Before: p2.NextBefore})
+	if names(p3) != "0" || p3.NextBefore != 0 || p3.PrevAfter != ids[0] {
+		t.Fatalf("page 3 = %s prev=%d next=%d", names(p3), p3.PrevAfter, p3.NextBefore)
+	}
+	back, _ := db.Listings(ctx, market.ListingFilter{Limit: 3, After: p3.PrevAfter})
+	if names(back) != "3,2,1" || back.NextBefore != ids[1] || back.PrevAfter != ids[3] {
+		t.Fatalf("back from 3 = %s prev=%d next=%d", names(back), back.PrevAfter, back.NextBefore)
+	}
+	top, _ := db.Listings(ctx, market.ListingFilter{Limit: 3, After: back.PrevAfter})
+	if names(top) != "6,5,4" || top.PrevAfter != 0 {
+		t.Fatalf("back to top = %s prev=%d", names(top), top.PrevAfter)
+	}
+}
+
+func TestUpdateListing(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	ctx := context.Background()
+	l := newListing("Chair")
+	if err := db.CreateListing(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	q := 9
+	got, err := db.UpdateListing(ctx, l.ID, market.ListingPatch{Quantity: &q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Quantity != 9 || got.Name != "Chair" || !got.UpdatedAt.After(l.UpdatedAt) {
+		t.Errorf("after update: %+v", got)
+	}
+	bad := ""
+	if _, err := db.UpdateListing(ctx, l.ID, market.ListingPatch{Name: &bad}); market.ErrorCode(err) != market.EINVALID {
+		t.Errorf("empty name: err = %v", err)
+	}
+	again, _ := db.Listing(ctx, l.ID)
+	if again.Name != "Chair" {
+		t.Errorf("invalid update changed the row: %+v", again)
+	}
+	if _, err := db.UpdateListing(ctx, l.ID+99, market.ListingPatch{Quantity: &q}); market.ErrorCode(err) != market.ENOTFOUND {
+		t.Errorf("update missing: err = %v", err)
+	}
+}
+
+func TestConcurrentUpdatesDoNotLoseWrites(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	ctx := context.Background()
+	l := newListing("Counter")
+	if err := db.CreateListing(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("name %d", i)
+			if _, err := db.UpdateListing(ctx, l.ID, market.ListingPatch{Name: &name}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	got, _ := db.Listing(ctx, l.ID)
+	if !strings.HasPrefix(got.Name, "name ") {
+		t.Errorf("name = %q", got.Name)
+	}
+}
+
+func TestDeleteListing(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	ctx := context.Background()
+	l := newListing("Gone")
+	if err := db.CreateListing(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteListing(ctx, l.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteListing(ctx, l.ID); market.ErrorCode(err) != market.ENOTFOUND {
+		t.Errorf("second delete: %v", err)
+	}
+}
+
+func TestMigrateIsIdempotentAndReadyChecksSchema(t *testing.T) {
+	ctx := context.Background()
+	url := postgrestest.NewURL(t)
+	res, err := postgres.Migrate(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Applied) != 0 || res.To != postgres.LatestVersion() {
+		t.Errorf("re-migrate applied %v, to=%d", res.Applied, res.To)
+	}
+	db := postgrestest.NewDB(t)
+	if err := db.Ready(ctx); err != nil {
+		t.Errorf("ready on migrated db: %v", err)
+	}
+	if _, err := db.Pool.Exec(ctx, `DELETE FROM goose_db_version WHERE version_id = $1`, postgres.LatestVersion()); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Ready(ctx); market.ErrorCode(err) != market.EUNAVAILABLE || !strings.Contains(err.Error(), "migrate") {
+		t.Errorf("ready on old schema: %v", err)
+	}
+}
+
+func TestInsertListings(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	ctx := context.Background()
+	ls := []*market.Listing{newListing("a"), newListing("b")}
+	if n, err := db.InsertListings(ctx, ls); err != nil || n != 2 {
+		t.Fatalf("n=%d err=%v", n, err)
+	}
+	if n, _ := db.CountListings(ctx); n != 2 {
+		t.Errorf("count = %d", n)
+	}
+}

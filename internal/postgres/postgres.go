@@ -1,0 +1,119 @@
+// Package postgres is Bazaar's store: every SQL statement lives here, next to
+// the Go that runs it, and every error leaves translated into market's
+// vocabulary.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/bazaarhq/bazaar/internal/market"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// DB is the store: a connection pool and the methods that use it.
+type DB struct {
+	Pool *pgxpool.Pool
+}
+
+// Options tune the pool.
+type Options struct {
+	MaxConns int32
+	// ConnectTimeout bounds each new connection, so requests fail fast (503)
+	// while the database is down instead of hanging.
+	ConnectTimeout time.Duration
+}
+
+// Open connects to the database at url. It does not wait for the database to
+// be reachable: the pool connects lazily, and /readyz reports reachability.
+func Open(ctx context.Context, url string, opts Options) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	if opts.ConnectTimeout == 0 {
+		opts.ConnectTimeout = 3 * time.Second
+	}
+	cfg.ConnConfig.ConnectTimeout = opts.ConnectTimeout
+	cfg.HealthCheckPeriod = 5 * time.Second
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open pool: %w", err)
+	}
+	return &DB{Pool: pool}, nil
+}
+
+// Close closes the pool.
+func (db *DB) Close() { db.Pool.Close() }
+
+// Ready reports whether the database is reachable and its schema is the one
+// this binary expects.
+func (db *DB) Ready(ctx context.Context) error {
+	v, err := db.schemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if want := LatestVersion(); v != want {
+		return market.Errorf(market.EUNAVAILABLE, "database schema is at version %d, this binary needs %d: run `bazaar migrate`", v, want)
+	}
+	return nil
+}
+
+func (db *DB) schemaVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := db.Pool.QueryRow(ctx, `SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&v)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table: never migrated
+		return 0, nil
+	}
+	if err != nil {
+		return 0, translate(err)
+	}
+	return v, nil
+}
+
+// translate maps driver errors into market errors: no rows is ENOTFOUND,
+// constraint violations are EINVALID, an unreachable database is
+// EUNAVAILABLE. Anything else is wrapped as it is (EINTERNAL).
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return market.Errorf(market.ENOTFOUND, "Not found.")
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "23514", pgErr.Code == "23502", pgErr.Code == "22001", pgErr.Code == "22P02":
+			return &market.Error{Code: market.EINVALID, Message: "The data breaks a rule: " + pgErr.ConstraintName}
+		case pgErr.Code == "23505":
+			return market.Errorf(market.ECONFLICT, "That already exists.")
+		case pgErr.Code == "40001", pgErr.Code == "40P01":
+			return market.Errorf(market.ECONFLICT, "Too many people are changing this at once. Please try again.")
+		case pgErr.Code[:2] == "08", pgErr.Code[:2] == "57": // connection exception, operator intervention (shutdown)
+			return fmt.Errorf("%w: %w", unavailable(), err)
+		}
+		return err
+	}
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	if errors.As(err, &connErr) || errors.As(err, &netErr) || errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded) || pgconn.SafeToRetry(err) {
+		return fmt.Errorf("%w: %w", unavailable(), err)
+	}
+	return err
+}
+
+func unavailable() *market.Error {
+	return market.Errorf(market.EUNAVAILABLE, "The service is briefly unavailable. Please try again in a moment.")
+}

@@ -1,0 +1,117 @@
+// Package postgrestest gives tests a fresh, migrated database each: one
+// throwaway cluster per test binary (or TEST_DATABASE_URL's server), one
+// migrated template database, and a cheap CREATE DATABASE ... TEMPLATE per test.
+package postgrestest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bazaarhq/bazaar/internal/pgcluster"
+	"github.com/bazaarhq/bazaar/internal/postgres"
+	"github.com/jackc/pgx/v5"
+)
+
+var (
+	server   *pgx.ConnConfig // the admin connection
+	template string
+	counter  atomic.Int64
+)
+
+// Main runs the tests of a package that uses NewDB. Call it from TestMain:
+//
+//	func TestMain(m *testing.M) { postgrestest.Main(m) }
+func Main(m *testing.M) {
+	code, err := run(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "postgrestest:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func run(m *testing.M) (int, error) {
+	ctx := context.Background()
+	adminURL := os.Getenv("TEST_DATABASE_URL")
+	if adminURL == "" {
+		dir, err := os.MkdirTemp("", "bazaar-pg-")
+		if err != nil {
+			return 1, err
+		}
+		defer os.RemoveAll(dir)
+		c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir})
+		if err != nil {
+			return 1, err
+		}
+		defer c.Stop()
+		adminURL = c.URL("postgres")
+	}
+	cfg, err := pgx.ParseConfig(adminURL)
+	if err != nil {
+		return 1, fmt.Errorf("TEST_DATABASE_URL: %w", err)
+	}
+	server = cfg
+	// Unique per process: packages run in parallel against one server.
+	template = fmt.Sprintf("bazaar_tmpl_%d_%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	if err := exec(ctx, "CREATE DATABASE "+template); err != nil {
+		return 1, err
+	}
+	defer exec(ctx, "DROP DATABASE IF EXISTS "+template+" WITH (FORCE)")
+	if _, err := postgres.Migrate(ctx, URL(template)); err != nil {
+		return 1, fmt.Errorf("migrate template: %w", err)
+	}
+	return m.Run(), nil
+}
+
+// URL returns a connection string for database db on the test server.
+func URL(db string) string {
+	c := server
+	return fmt.Sprintf("postgres://%s:%s@%s:%d/%s?sslmode=disable", c.User, c.Password, c.Host, c.Port, db)
+}
+
+// NewURL creates a fresh migrated database for t, dropped when t ends, and
+// returns its connection string.
+func NewURL(t testing.TB) string {
+	t.Helper()
+	if server == nil {
+		t.Fatal("postgrestest: call postgrestest.Main from TestMain")
+	}
+	ctx := context.Background()
+	name := fmt.Sprintf("%s_t%d", template, counter.Add(1))
+	if err := exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, template)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop test database: %v", err)
+		}
+	})
+	return URL(name)
+}
+
+// NewDB returns a store on a fresh migrated database, closed when t ends.
+func NewDB(t testing.TB) *postgres.DB {
+	t.Helper()
+	db, err := postgres.Open(context.Background(), NewURL(t), postgres.Options{MaxConns: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	return db
+}
+
+func exec(ctx context.Context, sql string) error {
+	conn, err := pgx.ConnectConfig(ctx, server)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql)
+	return err
+}
