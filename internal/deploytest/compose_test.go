@@ -1,0 +1,257 @@
+package deploytest
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+const (
+	composeFile  = "../../docker-compose.yml"
+	overrideFile = "../../deploy/test/compose.override.yml"
+)
+
+// load loads the compose files the way `docker compose` would, but with an
+// empty environment and no .env, so a developer's settings cannot change the
+// outcome.
+func load(t *testing.T, files ...string) *types.Project {
+	t.Helper()
+	opts, err := cli.NewProjectOptions(files,
+		cli.WithName("bazaar"),
+		cli.WithWorkingDirectory("../.."),
+		cli.WithEnv(nil),
+		cli.WithInterpolation(true),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := opts.LoadProject(context.Background())
+	if err != nil {
+		t.Fatalf("loading %v: %v", files, err)
+	}
+	return p
+}
+
+func TestComposeHasNoVersionKey(t *testing.T) {
+	for _, f := range []string{composeFile, overrideFile} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The compose spec made `version` obsolete; v2 warns about it.
+		if regexp.MustCompile(`(?m)^version\s*:`).Match(b) {
+			t.Errorf("%s has a top-level version key", f)
+		}
+	}
+}
+
+func TestComposeWiring(t *testing.T) {
+	p := load(t, composeFile)
+
+	if got, want := p.ServiceNames(), []string{"app", "db", "migrate", "nginx"}; !slices.Equal(sorted(got), want) {
+		t.Fatalf("services = %v, want %v", got, want)
+	}
+	svc := func(name string) types.ServiceConfig { return p.Services[name] }
+
+	t.Run("images", func(t *testing.T) {
+		for name, want := range map[string]string{"db": "postgres:17", "nginx": "nginx:1.27"} {
+			if got := svc(name).Image; got != want {
+				t.Errorf("%s image = %q, want %q", name, got, want)
+			}
+		}
+		for _, name := range []string{"migrate", "app"} {
+			s := svc(name)
+			if s.Build == nil {
+				t.Errorf("%s has no build section", name)
+			}
+			if s.Image != svc("app").Image {
+				t.Errorf("%s image = %q, want the app's %q", name, s.Image, svc("app").Image)
+			}
+		}
+	})
+
+	t.Run("commands", func(t *testing.T) {
+		for name, want := range map[string]string{"migrate": "migrate", "app": "serve"} {
+			if got := strings.Join(svc(name).Command, " "); got != want {
+				t.Errorf("%s command = %q, want %q", name, got, want)
+			}
+		}
+		if got := svc("migrate").Restart; got != "no" {
+			t.Errorf("migrate restart = %q, want \"no\"", got)
+		}
+		if got := svc("app").ContainerName; got != "" {
+			t.Errorf("app has container_name %q; it could not scale", got)
+		}
+	})
+
+	t.Run("depends_on", func(t *testing.T) {
+		for _, tc := range []struct{ service, on, condition string }{
+			{"migrate", "db", types.ServiceConditionHealthy},
+			{"app", "migrate", types.ServiceConditionCompletedSuccessfully},
+			{"nginx", "app", types.ServiceConditionHealthy},
+		} {
+			dep, ok := svc(tc.service).DependsOn[tc.on]
+			if !ok {
+				t.Errorf("%s does not depend on %s", tc.service, tc.on)
+				continue
+			}
+			if dep.Condition != tc.condition {
+				t.Errorf("%s depends on %s with condition %q, want %q", tc.service, tc.on, dep.Condition, tc.condition)
+			}
+		}
+	})
+
+	t.Run("ports", func(t *testing.T) {
+		for name, s := range p.Services {
+			if name == "nginx" {
+				continue
+			}
+			if len(s.Ports) > 0 {
+				t.Errorf("%s publishes ports %+v; only nginx may", name, s.Ports)
+			}
+		}
+		ports := svc("nginx").Ports
+		if len(ports) != 1 || ports[0].Published != "8080" || ports[0].Target != 80 {
+			t.Errorf("nginx ports = %+v, want exactly 8080->80", ports)
+		}
+	})
+
+	t.Run("networks", func(t *testing.T) {
+		for name, want := range map[string][]string{
+			"db":      {"back"},
+			"migrate": {"back"},
+			"app":     {"back", "front"},
+			"nginx":   {"front"},
+		} {
+			if got := sorted(keys(svc(name).Networks)); !slices.Equal(got, want) {
+				t.Errorf("%s networks = %v, want %v", name, got, want)
+			}
+		}
+		if !p.Networks["back"].Internal {
+			t.Errorf("network back is not internal")
+		}
+	})
+
+	t.Run("volumes", func(t *testing.T) {
+		vols := svc("db").Volumes
+		if len(vols) != 1 || vols[0].Type != types.VolumeTypeVolume || vols[0].Source != "pgdata" || vols[0].Target != "/var/lib/postgresql/data" {
+			t.Errorf("db volumes = %+v, want the named volume pgdata at /var/lib/postgresql/data", vols)
+		}
+		if _, ok := p.Volumes["pgdata"]; !ok {
+			t.Errorf("volume pgdata is not declared")
+		}
+		var found bool
+		for _, v := range svc("nginx").Volumes {
+			if v.Target == "/etc/nginx/templates" {
+				found = true
+				if v.Type != types.VolumeTypeBind || filepath.Base(v.Source) != "templates" || !strings.HasSuffix(filepath.ToSlash(v.Source), "deploy/nginx/templates") {
+					t.Errorf("templates mount = %+v, want a bind of ./deploy/nginx/templates", v)
+				}
+				if !v.ReadOnly {
+					t.Errorf("templates mount is writable")
+				}
+			}
+		}
+		if !found {
+			t.Errorf("nginx does not mount /etc/nginx/templates")
+		}
+	})
+
+	t.Run("healthchecks", func(t *testing.T) {
+		for _, name := range []string{"db", "app", "nginx"} {
+			hc := svc(name).HealthCheck
+			if hc == nil || hc.Disable || len(hc.Test) == 0 {
+				t.Errorf("%s has no healthcheck", name)
+			}
+		}
+		if got := strings.Join(svc("app").HealthCheck.Test, " "); got != "CMD /bazaar healthcheck" {
+			t.Errorf("app healthcheck = %q, want the binary's own healthcheck", got)
+		}
+		if got := strings.Join(svc("db").HealthCheck.Test, " "); !strings.Contains(got, "pg_isready") {
+			t.Errorf("db healthcheck = %q, want pg_isready", got)
+		}
+	})
+
+	t.Run("environment", func(t *testing.T) {
+		want := map[string]map[string]string{
+			"app": {
+				"DATABASE_URL":           "postgres://bazaar:bazaar@db:5432/bazaar?sslmode=disable",
+				"BAZAAR_TRUSTED_PROXIES": "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16",
+			},
+			"migrate": {"DATABASE_URL": "postgres://bazaar:bazaar@db:5432/bazaar?sslmode=disable"},
+			"db":      {"POSTGRES_USER": "bazaar", "POSTGRES_PASSWORD": "bazaar", "POSTGRES_DB": "bazaar"},
+			"nginx":   {"NGINX_PORT": "80", "BAZAAR_UPSTREAM": "app:8080"},
+		}
+		for name, vars := range want {
+			for k, v := range vars {
+				got := svc(name).Environment[k]
+				if got == nil || *got != v {
+					t.Errorf("%s %s = %v, want %q", name, k, deref(got), v)
+				}
+			}
+		}
+	})
+}
+
+// The e2e suite runs the stack with locally built images; everything else it
+// tests must be the production file, so the override may change images only.
+func TestOverrideChangesOnlyImages(t *testing.T) {
+	base := load(t, composeFile)
+	over := load(t, composeFile, overrideFile)
+
+	for _, name := range base.ServiceNames() {
+		if base.Services[name].Image == over.Services[name].Image {
+			t.Errorf("override leaves the %s image at %q", name, base.Services[name].Image)
+		}
+	}
+	if got := over.Services["app"].Image; got != "bazaar:test" {
+		t.Errorf("override app image = %q, want bazaar:test", got)
+	}
+
+	a, b := blankImages(t, base), blankImages(t, over)
+	if a != b {
+		t.Errorf("the override changes more than images:\n--- docker-compose.yml\n%s\n--- with override\n%s", a, b)
+	}
+}
+
+func blankImages(t *testing.T, p *types.Project) string {
+	t.Helper()
+	p.ComposeFiles = nil
+	for name, s := range p.Services {
+		s.Image = ""
+		p.Services[name] = s
+	}
+	b, err := p.MarshalYAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func keys[V any](m map[string]V) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}
+
+func deref(s *string) any {
+	if s == nil {
+		return nil
+	}
+	return *s
+}
