@@ -58,7 +58,7 @@ func (db *DB) Close() { db.Pool.Close() }
 // Ready reports whether the database is reachable and its schema is the one
 // this binary expects.
 func (db *DB) Ready(ctx context.Context) error {
-	v, err := db.schemaVersion(ctx)
+	v, err := db.SchemaVersion(ctx)
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,8 @@ func (db *DB) Ready(ctx context.Context) error {
 	return nil
 }
 
-func (db *DB) schemaVersion(ctx context.Context) (int64, error) {
+// SchemaVersion returns the newest applied migration, 0 for an empty database.
+func (db *DB) SchemaVersion(ctx context.Context) (int64, error) {
 	var v int64
 	err := db.Pool.QueryRow(ctx, `SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&v)
 	var pgErr *pgconn.PgError

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is every setting, read once from the environment at start-up.
+type config struct {
+	DatabaseURL     string
+	Addr            string
+	TrustedProxies  []netip.Prefix
+	Instance        string
+	ShutdownTimeout time.Duration
+	DrainDelay      time.Duration
+	RequestTimeout  time.Duration
+	DBMaxConns      int32
+	LogLevel        slog.Level
+	SecureCookies   bool
+}
+
+// loadConfig reads and validates the environment, reporting every bad value
+// at once with the variable's name.
+func loadConfig(getenv func(string) string) (config, error) {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	c := config{
+		DatabaseURL: getenv("DATABASE_URL"),
+		Addr:        or(getenv("BAZAAR_ADDR"), ":8080"),
+		Instance:    getenv("BAZAAR_INSTANCE"),
+	}
+	if c.DatabaseURL == "" {
+		bad("DATABASE_URL", "is required (for example postgres://bazaar:secret@localhost:5432/bazaar); `make run` sets it for you")
+	} else if !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		bad("DATABASE_URL", "must be a postgres:// URL")
+	}
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil {
+		bad("BAZAAR_ADDR", "must be host:port or :port, got %q", c.Addr)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		bad("BAZAAR_ADDR", "port must be a number from 0 to 65535, got %q", port)
+	}
+	proxies := or(getenv("BAZAAR_TRUSTED_PROXIES"), "127.0.0.1/32,::1/128")
+	for _, p := range strings.Split(proxies, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if !strings.Contains(p, "/") {
+			if a, err := netip.ParseAddr(p); err == nil {
+				c.TrustedProxies = append(c.TrustedProxies, netip.PrefixFrom(a, a.BitLen()))
+				continue
+			}
+		}
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			bad("BAZAAR_TRUSTED_PROXIES", "%q is not an address or CIDR prefix", p)
+			continue
+		}
+		c.TrustedProxies = append(c.TrustedProxies, pfx.Masked())
+	}
+	c.ShutdownTimeout = duration(getenv, "BAZAAR_SHUTDOWN_TIMEOUT", 15*time.Second, bad)
+	c.DrainDelay = duration(getenv, "BAZAAR_DRAIN_DELAY", 0, bad)
+	c.RequestTimeout = duration(getenv, "BAZAAR_REQUEST_TIMEOUT", 10*time.Second, bad)
+	if v := getenv("BAZAAR_DB_MAX_CONNS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			bad("BAZAAR_DB_MAX_CONNS", "must be a whole number from 1 to 1000, got %q", v)
+		}
+		c.DBMaxConns = int32(n)
+	} else {
+		c.DBMaxConns = 20
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(or(getenv("BAZAAR_LOG_LEVEL"), "info"))); err != nil {
+		bad("BAZAAR_LOG_LEVEL", "must be debug, info, warn or error, got %q", getenv("BAZAAR_LOG_LEVEL"))
+	}
+	switch v := getenv("BAZAAR_SECURE_COOKIES"); v {
+	case "", "false", "0":
+	case "true", "1":
+		c.SecureCookies = true
+	default:
+		bad("BAZAAR_SECURE_COOKIES", "must be true or false, got %q", v)
+	}
+	if c.Instance == "" {
+		c.Instance, _ = os.Hostname()
+	}
+	if len(errs) > 0 {
+		return c, fmt.Errorf("invalid configuration:\n  %w", joinIndented(errs))
+	}
+	return c, nil
+}
+
+func duration(getenv func(string) string, name string, def time.Duration, bad func(string, string, ...any)) time.Duration {
+	v := getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || (d == 0 && def > 0) {
+		bad(name, "must be a positive duration such as 15s, got %q", v)
+		return def
+	}
+	return d
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+type indented []error
+
+func (e indented) Error() string {
+	s := make([]string, len(e))
+	for i, err := range e {
+		s[i] = err.Error()
+	}
+	return strings.Join(s, "\n  ")
+}
+
+func (e indented) Unwrap() []error { return e }
+
+func joinIndented(errs []error) error { return indented(errs) }

@@ -1,0 +1,283 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bazaarhq/bazaar/internal/postgres/postgrestest"
+	"github.com/jackc/pgx/v5"
+)
+
+func TestMain(m *testing.M) { postgrestest.Main(m) }
+
+// app is a Bazaar server started by run, as main starts it.
+type app struct {
+	URL  string // http://127.0.0.1:port
+	Addr string // 127.0.0.1:port
+	DB   string // its database URL
+	logs *syncBuffer
+	stop context.CancelFunc
+	done chan error
+}
+
+// Logs returns what the server has logged so far.
+func (a *app) Logs() string { return a.logs.String() }
+
+// Stop cancels the server's context (as SIGTERM does) and waits for run to return.
+func (a *app) Stop(t testing.TB) error {
+	t.Helper()
+	a.stop()
+	select {
+	case err := <-a.done:
+		a.done <- err
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not stop within 30s")
+		return nil
+	}
+}
+
+// startApp runs `bazaar serve` on a free loopback port against a fresh
+// migrated database, waits for /readyz with a deadline, and stops it when
+// the test ends. env overrides the environment.
+func startApp(t testing.TB, env map[string]string) *app {
+	t.Helper()
+	dbURL := postgrestest.NewURL(t)
+	addr := freeAddr(t)
+	vars := map[string]string{"DATABASE_URL": dbURL, "BAZAAR_ADDR": addr, "BAZAAR_INSTANCE": "test"}
+	for k, v := range env {
+		vars[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &app{URL: "http://" + addr, Addr: addr, DB: dbURL, logs: &syncBuffer{}, stop: cancel, done: make(chan error, 1)}
+	go func() {
+		a.done <- run(ctx, []string{"bazaar", "serve"}, func(k string) string { return vars[k] }, a.logs, a.logs)
+	}()
+	t.Cleanup(func() {
+		if err := a.Stop(t); err != nil {
+			t.Errorf("run returned %v\nlogs:\n%s", err, a.Logs())
+		}
+	})
+	waitReady(t, a.URL+"/readyz", 20*time.Second, a.done)
+	return a
+}
+
+// waitReady polls url until it answers 200, the server exits, or the deadline passes.
+func waitReady(t testing.TB, url string, timeout time.Duration, done chan error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	client := &http.Client{Timeout: time.Second}
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("server exited before ready: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready within %s (last error %v)", url, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval, not a readiness guess
+	}
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// noRedirect is a client that shows redirects instead of following them.
+var noRedirect = &http.Client{
+	Timeout:       10 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+func readBody(t testing.TB, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestServeRefusesOldSchema(t *testing.T) {
+	ctx := context.Background()
+	url := postgrestest.NewURL(t)
+	// Simulate a database that missed the newest migration.
+	if err := execSQL(ctx, url, `DELETE FROM goose_db_version WHERE version_id = (SELECT max(version_id) FROM goose_db_version)`); err != nil {
+		t.Fatal(err)
+	}
+	var out syncBuffer
+	env := map[string]string{"DATABASE_URL": url, "BAZAAR_ADDR": freeAddr(t)}
+	err := run(ctx, []string{"bazaar", "serve"}, func(k string) string { return env[k] }, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "bazaar migrate") {
+		t.Fatalf("serve on old schema: err = %v, want a message naming `bazaar migrate`", err)
+	}
+}
+
+func TestConfigErrorsNameEachVariable(t *testing.T) {
+	env := map[string]string{"BAZAAR_ADDR": "nope", "BAZAAR_SHUTDOWN_TIMEOUT": "-1s", "BAZAAR_TRUSTED_PROXIES": "10.0.0.0/8,bogus"}
+	err := run(context.Background(), []string{"bazaar", "serve"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+	if err == nil {
+		t.Fatal("no error for bad configuration")
+	}
+	for _, name := range []string{"DATABASE_URL", "BAZAAR_ADDR", "BAZAAR_SHUTDOWN_TIMEOUT", "BAZAAR_TRUSTED_PROXIES"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s:\n%v", name, err)
+		}
+	}
+}
+
+func TestMigrateCommandIsIdempotent(t *testing.T) {
+	url := postgrestest.NewURL(t) // already migrated from the template
+	var out bytes.Buffer
+	env := map[string]string{"DATABASE_URL": url}
+	if err := run(context.Background(), []string{"bazaar", "migrate"}, func(k string) string { return env[k] }, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "nothing to do") {
+		t.Errorf("second migrate said %q", out.String())
+	}
+}
+
+func TestSeedOnlyIntoEmptyTable(t *testing.T) {
+	url := postgrestest.NewURL(t)
+	env := map[string]string{"DATABASE_URL": url}
+	getenv := func(k string) string { return env[k] }
+	for i, want := range []string{fmt.Sprintf("added %d", demoListingCount), "leaving them alone"} {
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"bazaar", "seed"}, getenv, &out, &out); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("seed run %d said %q, want %q", i+1, out.String(), want)
+		}
+	}
+}
+
+func TestHealthcheckCommand(t *testing.T) {
+	a := startApp(t, nil)
+	env := map[string]string{"BAZAAR_ADDR": a.Addr}
+	if err := run(context.Background(), []string{"bazaar", "healthcheck"}, func(k string) string { return env[k] }, io.Discard, io.Discard); err != nil {
+		t.Errorf("healthcheck against a ready server: %v", err)
+	}
+	env["BAZAAR_ADDR"] = freeAddr(t)
+	if err := run(context.Background(), []string{"bazaar", "healthcheck"}, func(k string) string { return env[k] }, io.Discard, io.Discard); err == nil {
+		t.Error("healthcheck against nothing succeeded")
+	}
+}
+
+func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
+	a := startApp(t, map[string]string{"BAZAAR_DRAIN_DELAY": "500ms"})
+	// A slow upload keeps a request in flight while shutdown begins.
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest(http.MethodPost, a.URL+"/api/v1/listings", pr)
+	req.Header.Set("Content-Type", "application/json")
+	type result struct {
+		status int
+		err    error
+	}
+	res := make(chan result, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		resp.Body.Close()
+		res <- result{status: resp.StatusCode}
+	}()
+	if _, err := pw.Write([]byte(`{"name": "In flight", `)); err != nil {
+		t.Fatal(err)
+	}
+	a.stop() // as SIGTERM does
+	fresh := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	// First /readyz turns 503 (during BAZAAR_DRAIN_DELAY)...
+	waitFor(t, 10*time.Second, func() bool {
+		resp, err := fresh.Get(a.URL + "/readyz")
+		if err != nil {
+			t.Fatalf("listener closed before /readyz reported 503: %v", err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusServiceUnavailable
+	})
+	// ...then the listener closes, while our request is still in flight.
+	waitFor(t, 10*time.Second, func() bool {
+		resp, err := fresh.Get(a.URL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err != nil
+	})
+	if _, err := pw.Write([]byte(`"price_cents": 100, "quantity": 1}`)); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	r := <-res
+	if r.err != nil || r.status != http.StatusCreated {
+		t.Fatalf("in-flight request: status %d err %v", r.status, r.err)
+	}
+	if err := a.Stop(t); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}
+
+func waitFor(t testing.TB, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s", timeout)
+		}
+		time.Sleep(10 * time.Millisecond) // poll interval
+	}
+}
+
+func execSQL(ctx context.Context, url, sql string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql)
+	return err
+}

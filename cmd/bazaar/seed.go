@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+
+	"github.com/bazaarhq/bazaar/internal/market"
+	"github.com/bazaarhq/bazaar/internal/postgres"
+)
+
+// demoListingCount is how many listings an empty development database gets.
+const demoListingCount = 36
+
+func seed(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	n := fs.Int("n", 0, "add exactly `N` generated listings, even if some exist")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	db, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxConns: 2})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return seedListings(ctx, db, *n, stdout)
+}
+
+// seedListings adds n demo listings, or, when n is 0, demoListingCount of
+// them to an empty table only, so running it twice changes nothing.
+func seedListings(ctx context.Context, db *postgres.DB, n int, stdout io.Writer) error {
+	if n == 0 {
+		have, err := db.CountListings(ctx)
+		if err != nil {
+			return err
+		}
+		if have > 0 {
+			fmt.Fprintf(stdout, "seed: %d listings exist; leaving them alone\n", have)
+			return nil
+		}
+		n = demoListingCount
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	const batch = 5000
+	for done := 0; done < n; {
+		size := min(batch, n-done)
+		ls := make([]*market.Listing, size)
+		for i := range ls {
+			ls[i] = demoListing(rng, done+i)
+		}
+		if _, err := db.InsertListings(ctx, ls); err != nil {
+			return err
+		}
+		done += size
+	}
+	fmt.Fprintf(stdout, "seed: added %d listings\n", n)
+	return nil
+}
+
+var (
+	demoAdjectives = []string{"Vintage", "Handmade", "Walnut", "Brass", "Linen", "Ceramic", "Hand-dyed", "Reclaimed", "Woven", "Copper", "Enamel", "Stoneware"}
+	demoNouns      = []string{"lamp", "teapot", "scarf", "bowl", "chair", "print", "mug", "basket", "clock", "vase", "notebook", "cutting board"}
+)
+
+func demoListing(rng *rand.Rand, i int) *market.Listing {
+	adj, noun := demoAdjectives[rng.IntN(len(demoAdjectives))], demoNouns[rng.IntN(len(demoNouns))]
+	return &market.Listing{
+		Name:        fmt.Sprintf("%s %s #%d", adj, noun, i+1),
+		Description: fmt.Sprintf("A %s %s in good condition. Ships within two days.", adj, noun),
+		Price:       market.Money{Cents: int64(500 + rng.IntN(20000)), Currency: market.DefaultCurrency},
+		Quantity:    rng.IntN(20),
+	}
+}

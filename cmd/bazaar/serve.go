@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/bazaarhq/bazaar/internal/market"
+	"github.com/bazaarhq/bazaar/internal/postgres"
+	"github.com/bazaarhq/bazaar/internal/web"
+)
+
+// serve runs the web server until ctx is cancelled, then drains: /readyz
+// turns 503 (for BAZAAR_DRAIN_DELAY, while still serving), the listener closes, in-flight requests finish (up to
+// ShutdownTimeout), and only then does the database pool close.
+func serve(ctx context.Context, cfg config, stdout io.Writer) error {
+	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel})).With("instance", cfg.Instance)
+
+	db, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxConns: cfg.DBMaxConns})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := checkSchema(ctx, db, logger); err != nil {
+		return err
+	}
+
+	srv, err := web.NewServer(web.Config{
+		DB: db, Logger: logger, Instance: cfg.Instance, TrustedProxies: cfg.TrustedProxies,
+		RequestTimeout: cfg.RequestTimeout, SecureCookies: cfg.SecureCookies,
+	})
+	if err != nil {
+		return err
+	}
+	httpServer := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		// Longer than nginx's upstream keepalive_timeout (60s), so nginx,
+		// not the app, closes idle connections and never sends a request
+		// down one the app is closing.
+		IdleTimeout: 75 * time.Second,
+		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "schema", postgres.LatestVersion())
+
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	go srv.CleanupSessions(bg, 10*time.Minute)
+
+	errc := make(chan error, 1)
+	go func() { errc <- httpServer.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	srv.Drain()
+	if cfg.DrainDelay > 0 {
+		// Keep serving while load balancers that poll /readyz notice.
+		time.Sleep(cfg.DrainDelay)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := httpServer.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// checkSchema refuses to serve on a schema older (or newer) than this binary
+// expects. It waits up to 30 seconds for an unreachable database, so the
+// app can start alongside it.
+func checkSchema(ctx context.Context, db *postgres.DB, logger *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		have, err := db.SchemaVersion(ctx)
+		if err == nil {
+			if want := postgres.LatestVersion(); have != want {
+				return fmt.Errorf("database schema is at version %d but this binary needs %d: run `bazaar migrate` first", have, want)
+			}
+			return nil
+		}
+		if market.ErrorCode(err) != market.EUNAVAILABLE {
+			return fmt.Errorf("check schema: %w", err)
+		}
+		logger.Warn("database not reachable yet", "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("database not reachable: %w", err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func migrate(ctx context.Context, cfg config, stdout io.Writer) error {
+	res, err := postgres.Migrate(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	if len(res.Applied) == 0 {
+		fmt.Fprintf(stdout, "schema is current at version %d; nothing to do\n", res.To)
+		return nil
+	}
+	for _, p := range res.Applied {
+		fmt.Fprintf(stdout, "applied %s\n", p)
+	}
+	fmt.Fprintf(stdout, "schema migrated from version %d to %d\n", res.From, res.To)
+	return nil
+}
+
+// healthcheck asks the local server's /readyz, for container health checks
+// in images that have no curl.
+func healthcheck(ctx context.Context, getenv func(string) string) error {
+	_, port, err := net.SplitHostPort(or(getenv("BAZAAR_ADDR"), ":8080"))
+	if err != nil {
+		return fmt.Errorf("BAZAAR_ADDR: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+port+"/readyz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("readyz: %s", resp.Status)
+	}
+	return nil
+}

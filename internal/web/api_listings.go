@@ -1,0 +1,169 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/bazaarhq/bazaar/internal/market"
+)
+
+// apiListing is a listing as the API shows it.
+type apiListing struct {
+	ID          int64     `json:"id"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	PriceCents  int64     `json:"price_cents"`
+	Currency    string    `json:"currency"`
+	Quantity    int       `json:"quantity"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+func toAPIListing(l *market.Listing) apiListing {
+	return apiListing{
+		ID: l.ID, Name: l.Name, Description: l.Description, PriceCents: l.Price.Cents,
+		Currency: l.Price.Currency, Quantity: l.Quantity, CreatedAt: l.CreatedAt.UTC(), UpdatedAt: l.UpdatedAt.UTC(),
+	}
+}
+
+// apiListingPage is one page of listings with cursors to its neighbours.
+type apiListingPage struct {
+	Listings   []apiListing `json:"listings"`
+	NextBefore *int64       `json:"next_before,omitempty"`
+	PrevAfter  *int64       `json:"prev_after,omitempty"`
+}
+
+// apiListingInput is the body of POST and PATCH. Pointers tell "absent"
+// from "zero" for PATCH; POST requires name, price_cents and quantity.
+type apiListingInput struct {
+	Name        *string `json:"name"`
+	Description *string `json:"description"`
+	PriceCents  *int64  `json:"price_cents"`
+	Currency    *string `json:"currency"`
+	Quantity    *int    `json:"quantity"`
+}
+
+func (in apiListingInput) patch() market.ListingPatch {
+	return market.ListingPatch{Name: in.Name, Description: in.Description, PriceCents: in.PriceCents, Currency: in.Currency, Quantity: in.Quantity}
+}
+
+func (s *Server) apiListListings(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	p := market.Problems{}
+	f := market.ListingFilter{Limit: 24}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > market.MaxPageSize {
+			p.Add("limit", "limit must be a whole number from 1 to 100")
+		}
+		f.Limit = n
+	}
+	var ok bool
+	if f.Before, ok = cursor(r, "before"); !ok {
+		p.Add("before", "before must be a listing id")
+	}
+	if f.After, ok = cursor(r, "after"); !ok {
+		p.Add("after", "after must be a listing id")
+	}
+	if f.Before > 0 && f.After > 0 {
+		p.Add("after", "use either before or after, not both")
+	}
+	if err := p.Err(); err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	page, err := s.db.Listings(r.Context(), f)
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	out := apiListingPage{Listings: make([]apiListing, len(page.Listings))}
+	for i, l := range page.Listings {
+		out.Listings[i] = toAPIListing(l)
+	}
+	if page.NextBefore > 0 {
+		out.NextBefore = &page.NextBefore
+	}
+	if page.PrevAfter > 0 {
+		out.PrevAfter = &page.PrevAfter
+	}
+	s.writeJSON(w, http.StatusOK, "application/json", out)
+}
+
+func (s *Server) apiCreateListing(w http.ResponseWriter, r *http.Request) {
+	var in apiListingInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	p := market.Problems{}
+	if in.Name == nil {
+		p.Add("name", "Name is required")
+	}
+	if in.PriceCents == nil {
+		p.Add("price", "price_cents is required")
+	}
+	if in.Quantity == nil {
+		p.Add("quantity", "Quantity is required")
+	}
+	l := &market.Listing{Price: market.Money{Currency: market.DefaultCurrency}}
+	in.patch().Apply(l)
+	l.ValidateInto(p)
+	if err := p.Err(); err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	if err := s.db.CreateListing(r.Context(), l); err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/listings/"+strconv.FormatInt(l.ID, 10))
+	s.writeJSON(w, http.StatusCreated, "application/json", toAPIListing(l))
+}
+
+func (s *Server) apiGetListing(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(r)
+	if !ok {
+		s.apiError(w, r, market.Errorf(market.ENOTFOUND, "Listing not found."))
+		return
+	}
+	l, err := s.db.Listing(r.Context(), id)
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, "application/json", toAPIListing(l))
+}
+
+func (s *Server) apiUpdateListing(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(r)
+	if !ok {
+		s.apiError(w, r, market.Errorf(market.ENOTFOUND, "Listing not found."))
+		return
+	}
+	var in apiListingInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	l, err := s.db.UpdateListing(r.Context(), id, in.patch())
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, "application/json", toAPIListing(l))
+}
+
+func (s *Server) apiDeleteListing(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(r)
+	if !ok {
+		s.apiError(w, r, market.Errorf(market.ENOTFOUND, "Listing not found."))
+		return
+	}
+	if err := s.db.DeleteListing(r.Context(), id); err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,107 @@
+// Package web is Bazaar's HTTP face: server-rendered HTML pages, the JSON API
+// under /api/v1, health endpoints and metrics. Every route is in routes.go.
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/alexedwards/scs/pgxstore"
+	"github.com/alexedwards/scs/v2"
+	"github.com/bazaarhq/bazaar/internal/postgres"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config is what the server needs from the outside world.
+type Config struct {
+	DB     *postgres.DB
+	Logger *slog.Logger
+	// Instance names this process in the X-Bazaar-Instance header and logs,
+	// so an operator can tell replicas apart behind nginx.
+	Instance string
+	// TrustedProxies are the peers whose X-Forwarded-For and X-Request-ID
+	// headers are believed. Everyone else's are ignored.
+	TrustedProxies []netip.Prefix
+	// RequestTimeout bounds the work (database calls) of one request.
+	RequestTimeout time.Duration
+	// SecureCookies marks the session cookie Secure (serve over HTTPS).
+	SecureCookies bool
+	// Registry receives the server's metrics; nil means a new registry.
+	Registry *prometheus.Registry
+}
+
+// Server is the HTTP handler for the whole application.
+type Server struct {
+	db       *postgres.DB
+	logger   *slog.Logger
+	instance string
+	trusted  []netip.Prefix
+	timeout  time.Duration
+	sessions *scs.SessionManager
+	views    *views
+	registry *prometheus.Registry
+	metrics  *metrics
+	handler  http.Handler
+	// draining is set when shutdown begins, so /readyz turns 503 before the
+	// listener closes.
+	draining atomic.Bool
+}
+
+// NewServer builds the application handler.
+func NewServer(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = 10 * time.Second
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	v, err := newViews()
+	if err != nil {
+		return nil, err
+	}
+	sm := scs.New()
+	sm.Store = pgxstore.NewWithCleanupInterval(cfg.DB.Pool, 0) // expired rows are ignored by reads; see CleanupSessions
+	sm.Lifetime = 14 * 24 * time.Hour
+	sm.Cookie.Name = "bazaar_session"
+	sm.Cookie.HttpOnly = true
+	sm.Cookie.SameSite = http.SameSiteLaxMode
+	sm.Cookie.Secure = cfg.SecureCookies
+	s := &Server{
+		db: cfg.DB, logger: cfg.Logger, instance: cfg.Instance, trusted: cfg.TrustedProxies,
+		timeout: cfg.RequestTimeout, sessions: sm, views: v, registry: cfg.Registry,
+		metrics: newMetrics(cfg.Registry),
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Drain marks the server as shutting down: /readyz answers 503 from now on.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// CleanupSessions deletes expired sessions every interval until ctx ends.
+// It runs from serve rather than from scs's own goroutine so that its
+// lifetime is tied to the process's context.
+func (s *Server) CleanupSessions(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.db.DeleteExpiredSessions(ctx); err != nil && ctx.Err() == nil {
+				s.logger.Warn("session cleanup failed", "err", err)
+			}
+		}
+	}
+}
