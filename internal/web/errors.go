@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/bazaarhq/bazaar/internal/market"
 )
@@ -41,6 +42,12 @@ type errorPage struct {
 // error renders err as an HTML page with the right status. Internal errors
 // are logged (once, with the request id) and shown as a generic message.
 func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		// Middleware (cross-origin protection, panics) reports through here
+		// for every route; API clients get problem+json.
+		s.apiError(w, r, err)
+		return
+	}
 	code := status(err)
 	msg := market.ErrorMessage(err)
 	if code == http.StatusRequestEntityTooLarge {
