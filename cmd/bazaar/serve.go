@@ -54,10 +54,6 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 	logger.Info("listening", "addr", ln.Addr().String(), "schema", postgres.LatestVersion())
 
-	bg, stopBG := context.WithCancel(context.Background())
-	defer stopBG()
-	go srv.CleanupSessions(bg, 10*time.Minute)
-
 	errc := make(chan error, 1)
 	go func() { errc <- httpServer.Serve(ln) }()
 	select {

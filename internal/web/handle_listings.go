@@ -54,11 +54,11 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "home.html", homePage{layout: s.layout(r, "Bazaar"), Page: page})
+	s.render(w, r, http.StatusOK, "home.html", homePage{layout: s.layout(w, r, "Bazaar"), Page: page})
 }
 
 func (s *Server) handleListingNew(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, "form.html", listingForm{layout: s.layout(r, "Sell an item"), Action: "/listings", Quantity: "1"})
+	s.render(w, r, http.StatusOK, "form.html", listingForm{layout: s.layout(w, r, "Sell an item"), Action: "/listings", Quantity: "1"})
 }
 
 func (s *Server) handleListingCreate(w http.ResponseWriter, r *http.Request) {
@@ -71,7 +71,7 @@ func (s *Server) handleListingCreate(w http.ResponseWriter, r *http.Request) {
 		s.formError(w, r, form, "Sell an item", err)
 		return
 	}
-	s.sessions.Put(r.Context(), "flash", "Your listing is live.")
+	s.setFlash(w, "created")
 	http.Redirect(w, r, "/listings/"+strconv.FormatInt(l.ID, 10), http.StatusSeeOther)
 }
 
@@ -80,7 +80,7 @@ func (s *Server) handleListingShow(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.render(w, r, http.StatusOK, "listing.html", listingPage{layout: s.layout(r, l.Name), Listing: l})
+	s.render(w, r, http.StatusOK, "listing.html", listingPage{layout: s.layout(w, r, l.Name), Listing: l})
 }
 
 func (s *Server) handleListingEdit(w http.ResponseWriter, r *http.Request) {
@@ -89,7 +89,7 @@ func (s *Server) handleListingEdit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "form.html", listingForm{
-		layout: s.layout(r, "Edit "+l.Name), Action: "/listings/" + strconv.FormatInt(l.ID, 10), Editing: true, ID: l.ID,
+		layout: s.layout(w, r, "Edit "+l.Name), Action: "/listings/" + strconv.FormatInt(l.ID, 10), Editing: true, ID: l.ID,
 		Name: l.Name, Description: l.Description, Price: market.FormatCents(l.Price.Cents), Quantity: strconv.Itoa(l.Quantity),
 	})
 }
@@ -112,7 +112,7 @@ func (s *Server) handleListingUpdate(w http.ResponseWriter, r *http.Request) {
 		s.formError(w, r, form, "Edit listing", err)
 		return
 	}
-	s.sessions.Put(r.Context(), "flash", "Your changes are saved.")
+	s.setFlash(w, "saved")
 	http.Redirect(w, r, "/listings/"+strconv.FormatInt(id, 10), http.StatusSeeOther)
 }
 
@@ -126,7 +126,7 @@ func (s *Server) handleListingDelete(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	s.sessions.Put(r.Context(), "flash", "The listing was deleted.")
+	s.setFlash(w, "deleted")
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
@@ -165,7 +165,7 @@ func (s *Server) parseListingForm(w http.ResponseWriter, r *http.Request) (listi
 	l.ValidateInto(p)
 	if err := p.Err(); err != nil {
 		form.Errors = market.ErrorFields(err)
-		form.layout = s.layout(r, "Check your listing")
+		form.layout = s.layout(w, r, "Check your listing")
 		form.Action = r.URL.Path
 		form.Editing = r.URL.Path != "/listings"
 		form.ID, _ = pathID(r)
@@ -180,7 +180,7 @@ func (s *Server) parseListingForm(w http.ResponseWriter, r *http.Request) (listi
 func (s *Server) formError(w http.ResponseWriter, r *http.Request, form listingForm, title string, err error) {
 	if fields := market.ErrorFields(err); market.ErrorCode(err) == market.EINVALID && len(fields) > 0 {
 		form.Errors = fields
-		form.layout = s.layout(r, title)
+		form.layout = s.layout(w, r, title)
 		s.render(w, r, http.StatusUnprocessableEntity, "form.html", form)
 		return
 	}
@@ -227,6 +227,6 @@ func cursor(r *http.Request, name string) (int64, bool) {
 }
 
 // layout builds the shared page data, taking the flash message once.
-func (s *Server) layout(r *http.Request, title string) layout {
-	return layout{Title: title, Flash: s.sessions.PopString(r.Context(), "flash")}
+func (s *Server) layout(w http.ResponseWriter, r *http.Request, title string) layout {
+	return layout{Title: title, Flash: s.popFlash(w, r)}
 }

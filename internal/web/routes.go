@@ -10,21 +10,17 @@ import (
 //
 // Middleware, outermost first: request id, logging and metrics; recovery
 // from panics; security headers; cross-origin protection for every
-// unsafe method, and a deadline for the request's work. Sessions wrap only the
-// HTML pages that use them, so the API, health checks and static files never
-// touch the sessions table.
+// unsafe method; and a deadline for the request's work.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	page := s.sessions.LoadAndSave
-
 	// HTML pages.
-	mux.Handle("GET /{$}", page(http.HandlerFunc(s.handleHome)))
-	mux.Handle("GET /listings/new", page(http.HandlerFunc(s.handleListingNew)))
-	mux.Handle("POST /listings", page(http.HandlerFunc(s.handleListingCreate)))
-	mux.Handle("GET /listings/{id}", page(http.HandlerFunc(s.handleListingShow)))
-	mux.Handle("GET /listings/{id}/edit", page(http.HandlerFunc(s.handleListingEdit)))
-	mux.Handle("POST /listings/{id}", page(http.HandlerFunc(s.handleListingUpdate)))
-	mux.Handle("POST /listings/{id}/delete", page(http.HandlerFunc(s.handleListingDelete)))
+	mux.HandleFunc("GET /{$}", s.handleHome)
+	mux.HandleFunc("GET /listings/new", s.handleListingNew)
+	mux.HandleFunc("POST /listings", s.handleListingCreate)
+	mux.HandleFunc("GET /listings/{id}", s.handleListingShow)
+	mux.HandleFunc("GET /listings/{id}/edit", s.handleListingEdit)
+	mux.HandleFunc("POST /listings/{id}", s.handleListingUpdate)
+	mux.HandleFunc("POST /listings/{id}/delete", s.handleListingDelete)
 	mux.HandleFunc("GET /static/{version}/{file...}", s.handleStatic)
 
 	// JSON API v1.

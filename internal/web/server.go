@@ -3,15 +3,12 @@
 package web
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"sync/atomic"
 	"time"
 
-	"github.com/alexedwards/scs/pgxstore"
-	"github.com/alexedwards/scs/v2"
 	"github.com/bazaarhq/bazaar/internal/postgres"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -28,7 +25,7 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// RequestTimeout bounds the work (database calls) of one request.
 	RequestTimeout time.Duration
-	// SecureCookies marks the session cookie Secure (serve over HTTPS).
+	// SecureCookies marks cookies Secure (serve over HTTPS).
 	SecureCookies bool
 	// Registry receives the server's metrics; nil means a new registry.
 	Registry *prometheus.Registry
@@ -41,7 +38,7 @@ type Server struct {
 	instance string
 	trusted  []netip.Prefix
 	timeout  time.Duration
-	sessions *scs.SessionManager
+	secure   bool
 	views    *views
 	registry *prometheus.Registry
 	metrics  *metrics
@@ -66,16 +63,9 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	sm := scs.New()
-	sm.Store = pgxstore.NewWithCleanupInterval(cfg.DB.Pool, 0) // expired rows are ignored by reads; see CleanupSessions
-	sm.Lifetime = 14 * 24 * time.Hour
-	sm.Cookie.Name = "bazaar_session"
-	sm.Cookie.HttpOnly = true
-	sm.Cookie.SameSite = http.SameSiteLaxMode
-	sm.Cookie.Secure = cfg.SecureCookies
 	s := &Server{
 		db: cfg.DB, logger: cfg.Logger, instance: cfg.Instance, trusted: cfg.TrustedProxies,
-		timeout: cfg.RequestTimeout, sessions: sm, views: v, registry: cfg.Registry,
+		timeout: cfg.RequestTimeout, secure: cfg.SecureCookies, views: v, registry: cfg.Registry,
 		metrics: newMetrics(cfg.Registry),
 	}
 	s.handler = s.routes()
@@ -87,21 +77,3 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 
 // Drain marks the server as shutting down: /readyz answers 503 from now on.
 func (s *Server) Drain() { s.draining.Store(true) }
-
-// CleanupSessions deletes expired sessions every interval until ctx ends.
-// It runs from serve rather than from scs's own goroutine so that its
-// lifetime is tied to the process's context.
-func (s *Server) CleanupSessions(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := s.db.DeleteExpiredSessions(ctx); err != nil && ctx.Err() == nil {
-				s.logger.Warn("session cleanup failed", "err", err)
-			}
-		}
-	}
-}

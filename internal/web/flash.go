@@ -1,0 +1,35 @@
+package web
+
+import "net/http"
+
+// Flash messages travel in a short-lived cookie holding a message key, not
+// the text: the page shows only messages it knows, so a forged cookie can
+// at worst show its owner one of them. A cookie costs no database write,
+// where a server-side session would add one to every create (see
+// README "Benchmarks"); sessions arrive with accounts.
+const flashCookie = "bazaar_flash"
+
+var flashMessages = map[string]string{
+	"created": "Your listing is live.",
+	"saved":   "Your changes are saved.",
+	"deleted": "The listing was deleted.",
+}
+
+// setFlash arranges for the next page to show the message named key.
+func (s *Server) setFlash(w http.ResponseWriter, key string) {
+	http.SetCookie(w, &http.Cookie{
+		Name: flashCookie, Value: key, Path: "/", MaxAge: 60,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secure,
+	})
+}
+
+// popFlash returns the pending flash message, if any, and clears it.
+func (s *Server) popFlash(w http.ResponseWriter, r *http.Request) string {
+	c, err := r.Cookie(flashCookie)
+	if err != nil {
+		return ""
+	}
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secure})
+	w.Header().Set("Cache-Control", "no-store")
+	return flashMessages[c.Value]
+}
