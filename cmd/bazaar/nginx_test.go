@@ -1,0 +1,640 @@
+package main
+
+// Integration tests of deploy/nginx/templates/default.conf.template: the
+// real template, rendered as the official nginx image renders it, run by a
+// real nginx in front of the real app (or, where we must see exactly what
+// nginx sends upstream, in front of a capturing server). Each test pins a
+// failure of the old prototype's proxy.
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// nginxTemplate is the file production uses, relative to this package.
+const nginxTemplate = "../../deploy/nginx/templates/default.conf.template"
+
+// nginxMainConf is the smallest main configuration that runs the rendered
+// template as the official image's nginx.conf does (inside `http {}`), but
+// in the foreground, unprivileged paths only, all state in dir.
+const nginxMainConf = `# written by cmd/bazaar/nginx_test.go
+daemon off;
+master_process off;
+pid "{{dir}}/nginx.pid";
+error_log stderr notice;
+events {
+    worker_connections 256;
+}
+http {
+    client_body_temp_path "{{dir}}/client_body";
+    proxy_temp_path "{{dir}}/proxy";
+    fastcgi_temp_path "{{dir}}/fastcgi";
+    uwsgi_temp_path "{{dir}}/uwsgi";
+    scgi_temp_path "{{dir}}/scgi";
+    access_log "{{dir}}/access.log";
+    include "{{dir}}/default.conf";
+}
+`
+
+// nginxProc is a running nginx started by runNginx.
+type nginxProc struct {
+	URL    string      // http://127.0.0.1:port
+	Addr   string      // 127.0.0.1:port
+	access *syncBuffer // nginx's stdout: the template's JSON access log
+	errors *syncBuffer // nginx's stderr: its error log
+}
+
+// startNginx runs nginx with the production template in front of upstream
+// (host:port, e.g. app.Addr) on a free loopback port, waits until /healthz
+// answers through it, stops it when the test ends and returns its base URL.
+// It skips the test when nginx is not installed (fails under
+// BAZAAR_REQUIRE_ALL=1).
+func startNginx(t testing.TB, upstream string) (baseURL string) {
+	t.Helper()
+	return runNginx(t, upstream).URL
+}
+
+// nginxBinary finds nginx, or skips (or fails) the test loudly.
+func nginxBinary(t testing.TB) string {
+	t.Helper()
+	if p, err := exec.LookPath("nginx"); err == nil {
+		return p
+	}
+	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
+		return "/usr/sbin/nginx"
+	}
+	msg := "!!! nginx NOT FOUND (not in PATH nor /usr/sbin/nginx): the nginx integration tests did NOT run. " +
+		"Install nginx (apt-get install nginx-light) or set BAZAAR_REQUIRE_ALL=1 to make this a failure. !!!"
+	if os.Getenv("BAZAAR_REQUIRE_ALL") == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// renderNginxTemplate does what the official image's envsubst step does
+// with NGINX_PORT and BAZAAR_UPSTREAM defined: it replaces exactly those two
+// variables and leaves nginx's own ($host, $request_id, ...) alone.
+func renderNginxTemplate(t testing.TB, listen, upstream string) string {
+	t.Helper()
+	b, err := os.ReadFile(nginxTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := strings.NewReplacer("${NGINX_PORT}", listen, "${BAZAAR_UPSTREAM}", upstream).Replace(string(b))
+	if i := strings.Index(conf, "${"); i >= 0 {
+		// The image would leave it unreplaced too, and nginx would choke on it.
+		end := min(i+40, len(conf))
+		t.Fatalf("template uses a variable the deployment does not define: %q", conf[i:end])
+	}
+	return conf
+}
+
+func runNginx(t testing.TB, upstream string) *nginxProc {
+	t.Helper()
+	bin := nginxBinary(t)
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	// Listening on 127.0.0.1:port rather than a bare port keeps the test
+	// off every other interface; `listen` takes either.
+	if err := os.WriteFile(filepath.Join(dir, "default.conf"), []byte(renderNginxTemplate(t, addr, upstream)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mainConf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(mainConf, []byte(strings.ReplaceAll(nginxMainConf, "{{dir}}", dir)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// -e stderr: Debian's nginx otherwise opens /var/log/nginx/error.log
+	// before it reads the configuration.
+	args := []string{"-e", "stderr", "-p", dir, "-c", mainConf}
+	if out, err := exec.Command(bin, append(args, "-t")...).CombinedOutput(); err != nil {
+		t.Fatalf("nginx -t: %v\n%s\nrendered template:\n%s", err, out, renderNginxTemplate(t, addr, upstream))
+	}
+
+	n := &nginxProc{URL: "http://" + addr, Addr: addr, access: &syncBuffer{}, errors: &syncBuffer{}}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout = n.access
+	cmd.Stderr = n.errors
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start nginx: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("nginx error log:\n%s\nnginx access log:\n%s", n.errors, n.access)
+		}
+	})
+	waitReady(t, n.URL+"/healthz", 10*time.Second, done)
+	return n
+}
+
+// createListingAPI creates a listing straight on the app (not through
+// nginx) and fails the test unless it worked.
+func createListingAPI(t testing.TB, appURL, name string) {
+	t.Helper()
+	body := fmt.Sprintf(`{"name": %q, "description": "A listing created by the nginx tests to have something to show.", "price_cents": 1250, "quantity": 3}`, name)
+	resp, err := http.Post(appURL+"/api/v1/listings", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := readBody(t, resp); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create listing: %s\n%s", resp.Status, b)
+	}
+}
+
+// countListings asks the app's API how many listings exist (up to 100).
+func countListings(t testing.TB, appURL string) int {
+	t.Helper()
+	resp, err := http.Get(appURL + "/api/v1/listings?limit=100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := readBody(t, resp)
+	var page struct {
+		Listings []json.RawMessage `json:"listings"`
+	}
+	if err := json.Unmarshal([]byte(b), &page); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("list listings: %s %v\n%s", resp.Status, err, b)
+	}
+	return len(page.Listings)
+}
+
+var listingLocation = regexp.MustCompile(`^/listings/[0-9]+$`)
+
+// The sell form posted through nginx must redirect to a relative
+// /listings/{id} (the prototype produced "localhost,localhost:8080"), and
+// the app's cross-origin check, which compares Origin with the Host nginx
+// forwards, must let same-origin browsers through and stop cross-site ones.
+func TestNginxSellForm(t *testing.T) {
+	a := startApp(t, nil)
+	base := startNginx(t, a.Addr)
+
+	tests := []struct {
+		name    string
+		headers map[string]string
+		want    int
+	}{
+		{"no Origin (curl, API clients)", nil, http.StatusSeeOther},
+		{"same-origin browser", map[string]string{"Origin": base, "Sec-Fetch-Site": "same-origin"}, http.StatusSeeOther},
+		// Without Sec-Fetch-Site the check compares Origin with Host: this is
+		// the case a doubled or port-less Host breaks.
+		{"older browser with Origin only", map[string]string{"Origin": base}, http.StatusSeeOther},
+		{"cross-site form", map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+		{"cross-site, older browser", map[string]string{"Origin": "https://evil.example"}, http.StatusForbidden},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := fmt.Sprintf("Nginx lamp %d", i)
+			form := url.Values{"name": {name}, "description": {"Brass, works."}, "price": {"12.50"}, "quantity": {"1"}}
+			req, err := http.NewRequest(http.MethodPost, base+"/listings", strings.NewReader(form.Encode()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			for k, v := range tt.headers {
+				req.Header.Set(k, v)
+			}
+			before := countListings(t, a.URL)
+			resp, err := noRedirect.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := readBody(t, resp)
+			if resp.StatusCode != tt.want {
+				t.Fatalf("POST /listings: %s, want %d\n%s", resp.Status, tt.want, body)
+			}
+			if tt.want != http.StatusSeeOther {
+				if n := countListings(t, a.URL); n != before {
+					t.Errorf("rejected POST created a listing: %d listings, had %d", n, before)
+				}
+				return
+			}
+
+			locs := resp.Header.Values("Location")
+			if len(locs) != 1 || !listingLocation.MatchString(locs[0]) {
+				t.Fatalf("Location = %q, want exactly one relative /listings/{id}", locs)
+			}
+			for _, path := range []string{locs[0], "/"} {
+				resp, err := noRedirect.Get(base + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if b := readBody(t, resp); resp.StatusCode != http.StatusOK || !strings.Contains(b, name) {
+					t.Errorf("GET %s through nginx: %s, contains %q: %v", path, resp.Status, name, strings.Contains(b, name))
+				}
+			}
+		})
+	}
+}
+
+// upstreamRequest is what the capturing upstream saw of one request.
+type upstreamRequest struct {
+	Host       string
+	Header     http.Header
+	RemoteAddr string
+}
+
+// captureUpstream is a stand-in for the app that records what nginx sends.
+// It echoes X-Request-ID as the app does, so the test can see nginx does
+// not pass on a second one.
+type captureUpstream struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs map[string][]upstreamRequest // by path
+}
+
+func newCaptureUpstream(t testing.TB) *captureUpstream {
+	t.Helper()
+	c := &captureUpstream{reqs: map[string][]upstreamRequest{}}
+	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		c.reqs[r.URL.Path] = append(c.reqs[r.URL.Path], upstreamRequest{Host: r.Host, Header: r.Header.Clone(), RemoteAddr: r.RemoteAddr})
+		c.mu.Unlock()
+		w.Header().Set("X-Request-ID", r.Header.Get("X-Request-ID"))
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "captured\n")
+	}))
+	t.Cleanup(c.Close)
+	return c
+}
+
+func (c *captureUpstream) requests(path string) []upstreamRequest {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]upstreamRequest(nil), c.reqs[path]...)
+}
+
+var hex32 = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// The app must see one Host with the port, one X-Forwarded-For ending in
+// nginx's peer address, the scheme, and nginx's request id (which the
+// client gets back once), whatever forwarding headers a client makes up.
+//
+// net/http answers 400 to a request with more than one Host header, so a
+// request reaching the capturing handler had exactly one.
+func TestNginxForwardsHeadersOnce(t *testing.T) {
+	up := newCaptureUpstream(t)
+	n := runNginx(t, strings.TrimPrefix(up.URL, "http://"))
+
+	tests := []struct {
+		name     string
+		host     string // Host sent by the client; "" means nginx's address
+		headers  map[string]string
+		wantHost string // "" means nginx's address
+		wantXFF  string // "" means exactly "127.0.0.1"
+	}{
+		{name: "plain"},
+		{name: "client X-Forwarded-Host is dropped", headers: map[string]string{"X-Forwarded-Host": "evil.example"}},
+		{name: "client X-Forwarded-For is appended to", headers: map[string]string{"X-Forwarded-For": "203.0.113.9"}, wantXFF: "203.0.113.9, 127.0.0.1"},
+		{name: "client X-Request-ID is replaced", headers: map[string]string{"X-Request-ID": "spoofed-id"}},
+		{name: "client X-Forwarded-Proto is replaced", headers: map[string]string{"X-Forwarded-Proto": "https"}},
+		{name: "other Host keeps its port", host: "shop.example:8080", wantHost: "shop.example:8080"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := fmt.Sprintf("/probe/%d", i)
+			req, err := http.NewRequest(http.MethodGet, n.URL+path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.host != "" {
+				req.Host = tt.host
+			}
+			for k, v := range tt.headers {
+				req.Header.Set(k, v)
+			}
+			resp, err := noRedirect.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b := readBody(t, resp); resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET %s: %s\n%s", path, resp.Status, b)
+			}
+			got := up.requests(path)
+			if len(got) != 1 {
+				t.Fatalf("upstream saw %d requests for %s, want 1", len(got), path)
+			}
+			r := got[0]
+
+			wantHost := or(tt.wantHost, n.Addr)
+			if r.Host != wantHost {
+				t.Errorf("upstream Host = %q, want %q", r.Host, wantHost)
+			}
+			if v := r.Header.Values("X-Forwarded-Host"); len(v) != 0 {
+				t.Errorf("upstream X-Forwarded-Host = %q, want none", v)
+			}
+			xff := r.Header.Values("X-Forwarded-For")
+			if wantXFF := or(tt.wantXFF, "127.0.0.1"); len(xff) != 1 || xff[0] != wantXFF {
+				t.Errorf("upstream X-Forwarded-For = %q, want exactly %q", xff, wantXFF)
+			}
+			if v := r.Header.Values("X-Forwarded-Proto"); len(v) != 1 || v[0] != "http" {
+				t.Errorf("upstream X-Forwarded-Proto = %q, want exactly \"http\"", v)
+			}
+			ids := r.Header.Values("X-Request-ID")
+			if len(ids) != 1 || !hex32.MatchString(ids[0]) {
+				t.Fatalf("upstream X-Request-ID = %q, want one id of 32 hex digits", ids)
+			}
+			if back := resp.Header.Values("X-Request-ID"); len(back) != 1 || back[0] != ids[0] {
+				t.Errorf("client got X-Request-ID %q, want exactly the upstream's %q", back, ids[0])
+			}
+		})
+	}
+}
+
+// nginx must keep connections to the app open (HTTP/1.1, no
+// "Connection: close"), not open one per request.
+func TestNginxReusesUpstreamConnections(t *testing.T) {
+	up := newCaptureUpstream(t)
+	base := startNginx(t, strings.TrimPrefix(up.URL, "http://"))
+	const requests = 10
+	for range requests {
+		resp, err := noRedirect.Get(base + "/keepalive")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := readBody(t, resp); resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /keepalive: %s\n%s", resp.Status, b)
+		}
+	}
+	conns := map[string]bool{}
+	for _, r := range up.requests("/keepalive") {
+		conns[r.RemoteAddr] = true
+	}
+	if len(up.requests("/keepalive")) != requests || len(conns) > 2 {
+		t.Errorf("%d requests reached the upstream over %d connections, want %d over at most 2", len(up.requests("/keepalive")), len(conns), requests)
+	}
+}
+
+// A request id must follow a request from the client through nginx's log
+// to the app's log, so one id finds every line about it.
+func TestNginxRequestIDReachesLogs(t *testing.T) {
+	a := startApp(t, nil)
+	n := runNginx(t, a.Addr)
+
+	resp, err := noRedirect.Get(n.URL + "/listings/new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBody(t, resp)
+	ids := resp.Header.Values("X-Request-ID")
+	if resp.StatusCode != http.StatusOK || len(ids) != 1 || !hex32.MatchString(ids[0]) {
+		t.Fatalf("GET /listings/new: %s, X-Request-ID %q, want 200 and one 32-hex id", resp.Status, ids)
+	}
+	id := ids[0]
+
+	// Each log is written when its side finishes the request, which may be
+	// a moment after the client has the response.
+	var appLine, nginxLine map[string]any
+	waitFor(t, 5*time.Second, func() bool {
+		appLine = findLogLine(a.Logs(), id)
+		nginxLine = findLogLine(n.access.String(), id)
+		return appLine != nil && nginxLine != nil
+	})
+	if appLine["path"] != "/listings/new" || appLine["status"] != float64(200) {
+		t.Errorf("app log line for %s: %v", id, appLine)
+	}
+	if appLine["client"] != "127.0.0.1" {
+		t.Errorf("app logged client %v, want 127.0.0.1 from nginx's X-Forwarded-For", appLine["client"])
+	}
+	if nginxLine["status"] != float64(200) || nginxLine["upstream_addr"] != a.Addr || nginxLine["uri"] != "/listings/new" {
+		t.Errorf("nginx log line for %s: %v", id, nginxLine)
+	}
+	if _, ok := nginxLine["request_time"].(float64); !ok {
+		t.Errorf("nginx log line has no numeric request_time: %v", nginxLine)
+	}
+}
+
+// findLogLine returns the first JSON log line whose request_id is id.
+func findLogLine(logs, id string) map[string]any {
+	for _, line := range strings.Split(logs, "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["request_id"] == id {
+			return m
+		}
+	}
+	return nil
+}
+
+// gzipClient shows Content-Encoding instead of decoding it transparently.
+var gzipClient = &http.Client{
+	Timeout:   10 * time.Second,
+	Transport: &http.Transport{DisableCompression: true},
+}
+
+func TestNginxCompressesText(t *testing.T) {
+	a := startApp(t, nil)
+	base := startNginx(t, a.Addr)
+	for i := range 5 { // a JSON page well over gzip_min_length
+		createListingAPI(t, a.URL, fmt.Sprintf("Gzip kettle %d", i))
+	}
+	home := get(t, base+"/")
+	css := staticURL(t, home)
+
+	tests := []struct {
+		path, contentType, contains string
+	}{
+		{"/", "text/html", "Bazaar"},
+		{"/api/v1/listings", "application/json", "Gzip kettle 4"},
+		{css, "text/css", "{"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, base+tt.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Accept-Encoding", "gzip")
+			resp, err := gzipClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), tt.contentType) {
+				t.Fatalf("GET %s: %s, Content-Type %q, want 200 %s", tt.path, resp.Status, resp.Header.Get("Content-Type"), tt.contentType)
+			}
+			if ce := resp.Header.Values("Content-Encoding"); len(ce) != 1 || ce[0] != "gzip" {
+				t.Fatalf("Content-Encoding = %q, want gzip", ce)
+			}
+			if !strings.Contains(strings.Join(resp.Header.Values("Vary"), ","), "Accept-Encoding") {
+				t.Errorf("Vary = %q, want Accept-Encoding (shared caches)", resp.Header.Values("Vary"))
+			}
+			zr, err := gzip.NewReader(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(zr)
+			if err != nil {
+				t.Fatalf("gunzip: %v", err)
+			}
+			if !strings.Contains(string(b), tt.contains) {
+				t.Errorf("gunzipped body does not contain %q:\n%.300s", tt.contains, b)
+			}
+		})
+	}
+}
+
+var stylesheet = regexp.MustCompile(`href="(/static/[0-9a-f]{12}/app\.css)"`)
+
+// staticURL returns the versioned stylesheet path a page links to.
+func staticURL(t testing.TB, page string) string {
+	t.Helper()
+	m := stylesheet.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no versioned stylesheet link in page:\n%.500s", page)
+	}
+	return m[1]
+}
+
+// get fetches url and fails the test unless it answers 200.
+func get(t testing.TB, url string) string {
+	t.Helper()
+	resp, err := noRedirect.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := readBody(t, resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s\n%s", url, resp.Status, b)
+	}
+	return b
+}
+
+// The current version's static files are cacheable for a year, with one
+// Cache-Control header; another version's (a page from another replica in
+// a rollout) must not be pinned by nginx.
+func TestNginxStaticCaching(t *testing.T) {
+	a := startApp(t, nil)
+	base := startNginx(t, a.Addr)
+	css := staticURL(t, get(t, base+"/"))
+
+	tests := []struct {
+		name, path string
+		want       []string // every one must be in the single Cache-Control
+		wantNot    string
+	}{
+		{"current version", css, []string{"public", "max-age=31536000", "immutable"}, "no-cache"},
+		{"other version", "/static/000000000000/app.css", []string{"no-cache"}, "immutable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := noRedirect.Get(base + tt.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			readBody(t, resp)
+			if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/css") {
+				t.Fatalf("GET %s: %s, Content-Type %q, want 200 text/css", tt.path, resp.Status, resp.Header.Get("Content-Type"))
+			}
+			cc := resp.Header.Values("Cache-Control")
+			if len(cc) != 1 {
+				t.Fatalf("Cache-Control = %q, want exactly one", cc)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(cc[0], w) {
+					t.Errorf("Cache-Control = %q, want %s", cc[0], w)
+				}
+			}
+			if strings.Contains(cc[0], tt.wantNot) {
+				t.Errorf("Cache-Control = %q, must not say %s", cc[0], tt.wantNot)
+			}
+			if e := resp.Header.Values("Expires"); len(e) != 0 {
+				t.Errorf("Expires = %q alongside Cache-Control", e)
+			}
+		})
+	}
+}
+
+// Bodies over the app's 1 MiB limit are refused by nginx before they reach
+// (or half-create anything in) the app.
+func TestNginxRejectsOversizedBodies(t *testing.T) {
+	a := startApp(t, nil)
+	base := startNginx(t, a.Addr)
+	big := strings.Repeat("a", 2<<20)
+
+	tests := []struct {
+		name, path, contentType, body string
+	}{
+		{"sell form", "/listings", "application/x-www-form-urlencoded",
+			url.Values{"name": {"Huge"}, "description": {big}, "price": {"1.00"}, "quantity": {"1"}}.Encode()},
+		{"JSON API", "/api/v1/listings", "application/json",
+			`{"name": "Huge", "price_cents": 100, "quantity": 1, "description": "` + big + `"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := noRedirect.Post(base+tt.path, tt.contentType, strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			readBody(t, resp)
+			if resp.StatusCode != http.StatusRequestEntityTooLarge {
+				t.Errorf("POST %s with 2 MiB: %s, want 413", tt.path, resp.Status)
+			}
+			ids := resp.Header.Values("X-Request-ID")
+			if len(ids) != 1 {
+				t.Fatalf("nginx's own 413 has X-Request-ID %q, want one", ids)
+			}
+			// The app logs every request it sees, so no line means it never
+			// got this one. (The app would say 413 itself; that is not enough.)
+			if line := findLogLine(a.Logs(), ids[0]); line != nil {
+				t.Errorf("the app saw the oversized request: %v", line)
+			}
+			if n := countListings(t, a.URL); n != 0 {
+				t.Errorf("%d listings exist after an oversized POST, want 0", n)
+			}
+		})
+	}
+}
+
+// The app's security headers survive the proxy, and nginx does not
+// advertise its version.
+func TestNginxPassesSecurityHeaders(t *testing.T) {
+	a := startApp(t, nil)
+	base := startNginx(t, a.Addr)
+	resp, err := noRedirect.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBody(t, resp)
+	tests := []struct {
+		header, want string
+	}{
+		{"Content-Security-Policy", "default-src 'self'"},
+		{"X-Content-Type-Options", "nosniff"},
+		{"Referrer-Policy", "strict-origin-when-cross-origin"},
+		{"X-Frame-Options", "DENY"},
+		{"Server", "nginx"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.header, func(t *testing.T) {
+			v := resp.Header.Values(tt.header)
+			if len(v) != 1 || !strings.Contains(v[0], tt.want) {
+				t.Errorf("%s = %q, want one containing %q", tt.header, v, tt.want)
+			}
+		})
+	}
+	if s := resp.Header.Get("Server"); s != "nginx" {
+		t.Errorf("Server = %q, want \"nginx\" without a version", s)
+	}
+}
