@@ -10,12 +10,17 @@
 # alternating order over BENCH_ROUNDS rounds, and the best of each is
 # compared: noise on a shared machine only ever slows a run down.
 #
+# Beside requests/s it prints the CPU time each upstream process (app or
+# floor) and its nginx spent per request (median over the rounds), read
+# from /proc. On a busy machine that figure moves far less than
+# throughput, so it tells whether a miss is the code or the neighbours.
+#
 # A run is invalid (exit 2) if wrk saw socket errors or non-2xx/3xx
 # responses, if a page does not show 24 listings, or if the POSTs did not
 # write as many rows as wrk counted. Missing a target prints MISS and exits
 # 0 unless BENCH_STRICT=1. Raw output goes to bench/out/<time>/.
 #
-# Knobs: BENCH_DURATION (10s), BENCH_WARMUP (3s), BENCH_ROUNDS (2),
+# Knobs: BENCH_DURATION (6s), BENCH_WARMUP (2s), BENCH_ROUNDS (4),
 # BENCH_THREADS (2), BENCH_CONNECTIONS (16), BENCH_LISTINGS (10000),
 # BENCH_DURABLE (0: fsync off, as in tests, so the disk of a shared machine
 # does not drown the code being measured; 1: fsync and synchronous commit
@@ -23,9 +28,9 @@
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 
-duration=${BENCH_DURATION:-10s}
-warmup=${BENCH_WARMUP:-3s}
-rounds=${BENCH_ROUNDS:-2}
+duration=${BENCH_DURATION:-6s}
+warmup=${BENCH_WARMUP:-2s}
+rounds=${BENCH_ROUNDS:-4}
 threads=${BENCH_THREADS:-2}
 conns=${BENCH_CONNECTIONS:-16}
 listings=${BENCH_LISTINGS:-10000}
@@ -119,17 +124,19 @@ app_port=$(free_port)
 DATABASE_URL=$db_app BAZAAR_ADDR=127.0.0.1:$app_port BAZAAR_INSTANCE=bench \
 	"$tmp/bazaar" serve >"$tmp/app.log" 2>&1 &
 pids+=($!)
+pid_app=$!
 wait_for "bazaar serve" "${pids[-1]}" 30 curl -fsS "http://127.0.0.1:$app_port/readyz"
 
 floor_port=$(free_port)
 DATABASE_URL=$db_floor BAZAAR_ADDR=127.0.0.1:$floor_port \
 	"$tmp/floor" >"$tmp/floor.log" 2>&1 &
 pids+=($!)
+pid_floor=$!
 wait_for floor "${pids[-1]}" 30 curl -fsS "http://127.0.0.1:$floor_port/"
 
 # start_nginx NAME UPSTREAM_PORT: an nginx like the official image's (its
 # nginx.conf includes the rendered template inside http {}), with every path
-# under $tmp/nginx-NAME. Prints the port it listens on.
+# under $tmp/nginx-NAME. Prints the port it listens on and sets nginx_pid.
 start_nginx() {
 	local name=$1 upstream=$2 dir=$tmp/nginx-$1 port
 	port=$(free_port)
@@ -157,14 +164,17 @@ start_nginx() {
 	# The template logs to /dev/stdout: that is this file.
 	nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' >"$tmp/nginx-$name-access.log" 2>"$tmp/nginx-$name.log" &
 	pids+=($!)
+	nginx_pid=$!
 	wait_for "nginx ($name)" "${pids[-1]}" 10 curl -fsS "http://127.0.0.1:$port/"
 	echo "$port"
 }
 # Not in a $(...) subshell: pids must reach cleanup.
 start_nginx app "$app_port" >"$tmp/port"
 app_url=http://127.0.0.1:$(cat "$tmp/port")
+pid_nginx_app=$nginx_pid
 start_nginx floor "$floor_port" >"$tmp/port"
 floor_url=http://127.0.0.1:$(cat "$tmp/port")
+pid_nginx_floor=$nginx_pid
 log "app at $app_url, floor at $floor_url (through nginx)"
 
 # Both pages must show the same 24 listings, or the comparison is void.
@@ -195,6 +205,18 @@ wrk_run() {
 }
 rps() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
 requests() { awk '/ requests in / {print $1}' "$1"; }
+# cpu_ticks PID: user+system clock ticks of PID and its children (nginx's workers).
+cpu_ticks() {
+	local t=0 p
+	for p in "$1" $(pgrep -P "$1"); do
+		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+hz=$(getconf CLK_TCK)
+# us_per_req TICKS REQUESTS
+us_per_req() { echo $(($1 * 1000000 / hz / $2)); }
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{v[NR] = $1} END {print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
 rows() { "$tmp/cluster" count "$1" "$2" || die "cannot count $2"; }
 
 log "warming up ($warmup per request and target)"
@@ -204,7 +226,7 @@ for target in app floor; do
 	wrk_run "$out/warmup-$target-post.txt" "${!url}/listings" "$warmup" -s bench/post.lua
 done
 
-declare -A samples # samples[target-kind]="rps rps ..."
+declare -A samples cpu_up cpu_nginx # [target-kind]="value value ..."
 for ((round = 1; round <= rounds; round++)); do
 	order=(app floor)
 	((round % 2 == 0)) && order=(floor app)
@@ -213,20 +235,30 @@ for ((round = 1; round <= rounds; round++)); do
 			url=${target}_url
 			db=db_$target
 			file=$out/round$round-$target-$kind.txt
+			pid_up=pid_$target
+			pid_ng=pid_nginx_$target
+			[ "$kind" = post ] && before=$(rows "${!db}" listings)
+			up0=$(cpu_ticks "${!pid_up}")
+			ng0=$(cpu_ticks "${!pid_ng}")
 			if [ "$kind" = get ]; then
 				wrk_run "$file" "${!url}/" "$duration"
 			else
-				before=$(rows "${!db}" listings)
 				wrk_run "$file" "${!url}/listings" "$duration" -s bench/post.lua
+			fi
+			up1=$(cpu_ticks "${!pid_up}")
+			ng1=$(cpu_ticks "${!pid_ng}")
+			sent=$(requests "$file")
+			cpu_up[$target-$kind]+="$(us_per_req $((up1 - up0)) "$sent") "
+			cpu_nginx[$target-$kind]+="$(us_per_req $((ng1 - ng0)) "$sent") "
+			if [ "$kind" = post ]; then
 				after=$(rows "${!db}" listings)
-				sent=$(requests "$file")
 				# Requests still in flight when wrk stops may land too.
 				((after - before >= sent && after - before <= sent + conns)) ||
 					die "$target: wrk counted $sent POSTs but $((after - before)) rows were written"
 				echo "rows written: $((after - before))" >>"$file"
 			fi
 			samples[$target-$kind]+="$(rps "$file") "
-			log "round $round: $target $kind $(rps "$file") req/s"
+			log "round $round: $target $kind $(rps "$file") req/s, CPU per request ${target} $(us_per_req $((up1 - up0)) "$sent")us, nginx $(us_per_req $((ng1 - ng0)) "$sent")us"
 		done
 	done
 done
@@ -243,6 +275,13 @@ best() { tr ' ' '\n' <<<"${samples[$1]}" | sort -g | tail -1; }
 	printf '%-8s %14s %20s\n' samples '' ''
 	for target in app floor; do
 		printf '  %-6s %14s %20s\n' "$target" "$(echo ${samples[$target-get]} | tr ' ' '/')" "$(echo ${samples[$target-post]} | tr ' ' '/')"
+	done
+	echo
+	echo "CPU per request, median of $rounds rounds (us): the upstream process itself, and its nginx"
+	printf '%-8s %14s %20s\n' target 'GET /' 'POST /listings'
+	for target in app floor; do
+		printf '%-8s %14s %20s\n' "$target" "$(median "${cpu_up[$target-get]}")" "$(median "${cpu_up[$target-post]}")"
+		printf '%-8s %14s %20s\n' "  nginx" "$(median "${cpu_nginx[$target-get]}")" "$(median "${cpu_nginx[$target-post]}")"
 	done
 	echo
 } | tee "$out/summary.txt"
