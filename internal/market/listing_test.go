@@ -1,0 +1,126 @@
+package market_test
+
+import (
+	"maps"
+	"strings"
+	"testing"
+
+	"github.com/bazaarhq/bazaar/internal/market"
+)
+
+// validListing returns a listing that breaks no rule.
+func validListing() *market.Listing {
+	return &market.Listing{Name: "Brass lamp", Description: "Works.", Price: market.Money{Cents: 1250, Currency: "USD"}, Quantity: 2}
+}
+
+func TestListingValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		change func(*market.Listing)
+		field  string // "" means valid
+		msg    string
+	}{
+		{"valid", func(*market.Listing) {}, "", ""},
+		{"name 200 multibyte runes", func(l *market.Listing) { l.Name = strings.Repeat("é", 200) }, "", ""},
+		{"name 200 runes of 4 bytes", func(l *market.Listing) { l.Name = strings.Repeat("🪔", 200) }, "", ""},
+		{"name 201 multibyte runes", func(l *market.Listing) { l.Name = strings.Repeat("é", 201) }, "name", "Name must be at most 200 characters"},
+		{"name 200 runes plus spaces", func(l *market.Listing) { l.Name = "  " + strings.Repeat("n", 200) + "\n" }, "", ""},
+		{"name empty", func(l *market.Listing) { l.Name = "" }, "name", "Name is required"},
+		{"name blank", func(l *market.Listing) { l.Name = " \t\n " }, "name", "Name is required"},
+		{"name invalid UTF-8", func(l *market.Listing) { l.Name = "lamp\xff" }, "name", "Name must be valid UTF-8 text"},
+		{"description empty", func(l *market.Listing) { l.Description = "" }, "", ""},
+		{"description 5000 runes", func(l *market.Listing) { l.Description = strings.Repeat("ß", 5000) }, "", ""},
+		{"description 5001 runes", func(l *market.Listing) { l.Description = strings.Repeat("ß", 5001) }, "description", "Description must be at most 5,000 characters"},
+		{"description invalid UTF-8", func(l *market.Listing) { l.Description = "\xc3" }, "description", "Description must be valid UTF-8 text"},
+		{"price 1", func(l *market.Listing) { l.Price.Cents = 1 }, "", ""},
+		{"price max", func(l *market.Listing) { l.Price.Cents = 100_000_000 }, "", ""},
+		{"price 0", func(l *market.Listing) { l.Price.Cents = 0 }, "price", "Price must be between 0.01 and 1,000,000.00"},
+		{"price negative", func(l *market.Listing) { l.Price.Cents = -1 }, "price", "Price must be between 0.01 and 1,000,000.00"},
+		{"price max+1", func(l *market.Listing) { l.Price.Cents = 100_000_001 }, "price", "Price must be between 0.01 and 1,000,000.00"},
+		{"quantity 0", func(l *market.Listing) { l.Quantity = 0 }, "", ""},
+		{"quantity max", func(l *market.Listing) { l.Quantity = 100_000 }, "", ""},
+		{"quantity -1", func(l *market.Listing) { l.Quantity = -1 }, "quantity", "Quantity must be between 0 and 100,000"},
+		{"quantity max+1", func(l *market.Listing) { l.Quantity = 100_001 }, "quantity", "Quantity must be between 0 and 100,000"},
+		{"currency EUR", func(l *market.Listing) { l.Price.Currency = "EUR" }, "", ""},
+		{"currency empty defaults", func(l *market.Listing) { l.Price.Currency = "" }, "", ""},
+		{"currency lower case", func(l *market.Listing) { l.Price.Currency = "usd" }, "currency", "Currency must be a three-letter code such as USD"},
+		{"currency too long", func(l *market.Listing) { l.Price.Currency = "USDX" }, "currency", "Currency must be a three-letter code such as USD"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := validListing()
+			tt.change(l)
+			err := l.Validate()
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if market.ErrorCode(err) != market.EINVALID {
+				t.Fatalf("Validate() = %v, want an invalid error", err)
+			}
+			want := map[string]string{tt.field: tt.msg}
+			if got := market.ErrorFields(err); !maps.Equal(got, want) {
+				t.Errorf("fields = %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestListingValidateNormalises(t *testing.T) {
+	t.Parallel()
+	l := validListing()
+	l.Name, l.Description, l.Price.Currency = "  Lamp \n", "\t Brass  ", ""
+	if err := l.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if l.Name != "Lamp" || l.Description != "Brass" || l.Price.Currency != market.DefaultCurrency {
+		t.Errorf("after Validate: %q %q %q", l.Name, l.Description, l.Price.Currency)
+	}
+}
+
+func TestListingValidateReportsEveryField(t *testing.T) {
+	t.Parallel()
+	l := &market.Listing{Name: "", Description: strings.Repeat("d", 5001), Price: market.Money{Cents: 0, Currency: "x"}, Quantity: -1}
+	fields := market.ErrorFields(l.Validate())
+	for _, f := range []string{"name", "description", "price", "currency", "quantity"} {
+		if fields[f] == "" {
+			t.Errorf("no message for %s: %v", f, fields)
+		}
+	}
+}
+
+// ValidateInto keeps a parse error the caller found first.
+func TestListingValidateIntoKeepsEarlierProblems(t *testing.T) {
+	t.Parallel()
+	p := market.Problems{}
+	p.Add("price", "Price must be an amount such as 12.50")
+	l := validListing()
+	l.Price.Cents = 0
+	l.ValidateInto(p)
+	if p["price"] != "Price must be an amount such as 12.50" || len(p) != 1 {
+		t.Errorf("problems = %v", p)
+	}
+}
+
+func TestListingPatchApply(t *testing.T) {
+	t.Parallel()
+	l := validListing()
+	q, cur := 0, "EUR"
+	market.ListingPatch{Quantity: &q, Currency: &cur}.Apply(l)
+	want := validListing()
+	want.Quantity, want.Price.Currency = 0, "EUR"
+	if *l != *want {
+		t.Errorf("after Apply = %+v, want %+v", l, want)
+	}
+	if l.InStock() {
+		t.Error("a listing with quantity 0 is in stock")
+	}
+	name, desc, price := "N", "", int64(5)
+	market.ListingPatch{Name: &name, Description: &desc, PriceCents: &price}.Apply(l)
+	if l.Name != "N" || l.Description != "" || l.Price.Cents != 5 || l.Quantity != 0 {
+		t.Errorf("after second Apply = %+v", l)
+	}
+}

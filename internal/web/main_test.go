@@ -1,0 +1,224 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/bazaarhq/bazaar/internal/postgres"
+	"github.com/bazaarhq/bazaar/internal/postgres/postgrestest"
+	"github.com/bazaarhq/bazaar/internal/web"
+)
+
+func TestMain(m *testing.M) { postgrestest.Main(m) }
+
+// testServer is the whole application behind a real HTTP listener, on its
+// own fresh database, with a browser-like client that keeps cookies and
+// does not follow redirects (so tests see the 303s).
+type testServer struct {
+	URL    string
+	Srv    *web.Server
+	DB     *postgres.DB
+	Client *http.Client
+}
+
+// newTestServer starts a server on a fresh database. opts adjust the
+// config before the server is built (DB can be replaced).
+func newTestServer(t *testing.T, opts ...func(*web.Config)) *testServer {
+	t.Helper()
+	cfg := web.Config{DB: postgrestest.NewDB(t)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := web.NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return &testServer{URL: hs.URL, Srv: srv, DB: cfg.DB, Client: client}
+}
+
+// response is an answered request with its body already read.
+type response struct {
+	*http.Response
+	body string
+}
+
+// do sends a request and reads the whole answer. hdr is pairs of header
+// name and value.
+func (ts *testServer) do(t *testing.T, method, path string, body io.Reader, hdr []string) *response {
+	t.Helper()
+	req, err := http.NewRequest(method, ts.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := ts.Client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return &response{Response: resp, body: string(b)}
+}
+
+func (ts *testServer) get(t *testing.T, path string) *response {
+	t.Helper()
+	return ts.do(t, http.MethodGet, path, nil, nil)
+}
+
+// postForm submits a form as a same-origin browser would.
+func (ts *testServer) postForm(t *testing.T, path string, form url.Values) *response {
+	t.Helper()
+	return ts.do(t, http.MethodPost, path, strings.NewReader(form.Encode()), []string{
+		"Content-Type", "application/x-www-form-urlencoded",
+		"Sec-Fetch-Site", "same-origin",
+		"Origin", ts.URL,
+	})
+}
+
+// api sends a JSON body (a string, sent as it is) to the API.
+func (ts *testServer) api(t *testing.T, method, path, body string) *response {
+	t.Helper()
+	var r io.Reader
+	var hdr []string
+	if body != "" {
+		r = strings.NewReader(body)
+		hdr = []string{"Content-Type", "application/json"}
+	}
+	return ts.do(t, method, path, r, hdr)
+}
+
+// count returns how many listings the database holds.
+func (ts *testServer) count(t *testing.T) int64 {
+	t.Helper()
+	n, err := ts.DB.CountListings(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// apiListing mirrors the API's listing JSON.
+type apiListing struct {
+	ID          int64  `json:"id"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	PriceCents  int64  `json:"price_cents"`
+	Currency    string `json:"currency"`
+	Quantity    int    `json:"quantity"`
+	CreatedAt   string `json:"created_at"`
+	UpdatedAt   string `json:"updated_at"`
+}
+
+type apiPage struct {
+	Listings   []apiListing `json:"listings"`
+	NextBefore *int64       `json:"next_before"`
+	PrevAfter  *int64       `json:"prev_after"`
+}
+
+type problem struct {
+	Type      string            `json:"type"`
+	Title     string            `json:"title"`
+	Status    int               `json:"status"`
+	Detail    string            `json:"detail"`
+	Instance  string            `json:"instance"`
+	Errors    map[string]string `json:"errors"`
+	RequestID string            `json:"request_id"`
+}
+
+// decode parses r's body as JSON into v.
+func decode[T any](t *testing.T, r *response) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal([]byte(r.body), &v); err != nil {
+		t.Fatalf("body is not JSON: %v\n%s", err, r.body)
+	}
+	return v
+}
+
+// wantProblem checks that r is a problem+json answer with status code and
+// a request id matching the X-Request-ID header, and returns it.
+func wantProblem(t *testing.T, r *response, code int) problem {
+	t.Helper()
+	if r.StatusCode != code {
+		t.Errorf("%s %s: status = %d, want %d; body: %s", r.Request.Method, r.Request.URL.Path, r.StatusCode, code, r.body)
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("%s %s: Content-Type = %q, want application/problem+json", r.Request.Method, r.Request.URL.Path, ct)
+		return problem{}
+	}
+	p := decode[problem](t, r)
+	if p.Status != r.StatusCode || p.Title == "" || p.Type == "" {
+		t.Errorf("problem = %+v, want status %d with a type and title", p, r.StatusCode)
+	}
+	if p.RequestID == "" || p.RequestID != r.Header.Get("X-Request-ID") {
+		t.Errorf("problem request_id = %q, X-Request-ID = %q; want equal and non-empty", p.RequestID, r.Header.Get("X-Request-ID"))
+	}
+	return p
+}
+
+// createAPI makes a listing through the API and returns it.
+func (ts *testServer) createAPI(t *testing.T, body string) apiListing {
+	t.Helper()
+	r := ts.api(t, http.MethodPost, "/api/v1/listings", body)
+	if r.StatusCode != http.StatusCreated {
+		t.Fatalf("create: status = %d, body: %s", r.StatusCode, r.body)
+	}
+	return decode[apiListing](t, r)
+}
+
+// createListings makes n listings named "Item 1".."Item n" and returns
+// their ids in creation order.
+func (ts *testServer) createListings(t *testing.T, n int) []int64 {
+	t.Helper()
+	ids := make([]int64, n)
+	for i := range n {
+		l := ts.createAPI(t, `{"name":"Item `+strconv.Itoa(i+1)+`","price_cents":100,"quantity":1}`)
+		ids[i] = l.ID
+	}
+	return ids
+}
+
+var listingPath = regexp.MustCompile(`^/listings/([1-9][0-9]*)$`)
+
+// createForm submits the sell form and returns the new listing's id.
+func (ts *testServer) createForm(t *testing.T, form url.Values) int64 {
+	t.Helper()
+	r := ts.postForm(t, "/listings", form)
+	if r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST /listings: status = %d, want 303; body: %s", r.StatusCode, r.body)
+	}
+	m := listingPath.FindStringSubmatch(r.Header.Get("Location"))
+	if m == nil {
+		t.Fatalf("Location = %q, want a relative /listings/{id}", r.Header.Get("Location"))
+	}
+	id, _ := strconv.ParseInt(m[1], 10, 64)
+	return id
+}
+
+func validForm() url.Values {
+	return url.Values{"name": {"Brass lamp"}, "description": {"Works."}, "price": {"12.50"}, "quantity": {"2"}}
+}

@@ -1,0 +1,395 @@
+package web_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bazaarhq/bazaar/internal/postgres"
+	"github.com/bazaarhq/bazaar/internal/web"
+)
+
+func TestSecurityHeaders(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	l := ts.createAPI(t, lampJSON)
+	id := strconv.FormatInt(l.ID, 10)
+	css := stylesheet(t, ts)
+	for _, tt := range []struct{ method, path string }{
+		{"GET", "/"},
+		{"GET", "/listings/new"},
+		{"GET", "/listings/" + id},
+		{"GET", "/listings/" + id + "/edit"},
+		{"GET", "/listings/999999"},
+		{"GET", "/nope"},
+		{"POST", "/listings"},
+		{"GET", css},
+		{"GET", "/api/v1/listings"},
+		{"GET", "/api/v1/listings/" + id},
+		{"GET", "/api/v1/nope"},
+		{"GET", "/api/v1/openapi.yaml"},
+		{"POST", "/api/v1/listings"},
+		{"GET", "/healthz"},
+		{"GET", "/readyz"},
+		{"GET", "/metrics"},
+	} {
+		r := ts.do(t, tt.method, tt.path, strings.NewReader("{}"), []string{"Content-Type", "application/json"})
+		for h, want := range map[string]string{
+			"X-Content-Type-Options": "nosniff",
+			"Referrer-Policy":        "strict-origin-when-cross-origin",
+			"X-Frame-Options":        "DENY",
+		} {
+			if got := r.Header.Get(h); got != want {
+				t.Errorf("%s %s (%d): %s = %q, want %q", tt.method, tt.path, r.StatusCode, h, got, want)
+			}
+		}
+		csp := r.Header.Get("Content-Security-Policy")
+		for _, d := range []string{"default-src 'self'", "frame-ancestors 'none'", "form-action 'self'"} {
+			if !strings.Contains(csp, d) {
+				t.Errorf("%s %s: Content-Security-Policy %q lacks %q", tt.method, tt.path, csp, d)
+			}
+		}
+		if r.Header.Get("X-Request-ID") == "" {
+			t.Errorf("%s %s: no X-Request-ID", tt.method, tt.path)
+		}
+	}
+}
+
+// crossSite are the headers a browser sends with a form posted from another site.
+var crossSite = []string{"Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"}
+
+func TestCrossSiteRequestsRejected(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	l := ts.createAPI(t, lampJSON)
+	id := strconv.FormatInt(l.ID, 10)
+	form := validForm().Encode()
+	for _, tt := range []struct {
+		method, path, contentType, body string
+		api                             bool
+	}{
+		{"POST", "/listings", "application/x-www-form-urlencoded", form, false},
+		{"POST", "/listings/" + id, "application/x-www-form-urlencoded", form, false},
+		{"POST", "/listings/" + id + "/delete", "application/x-www-form-urlencoded", "", false},
+		{"POST", "/api/v1/listings", "application/json", lampJSON, true},
+		{"POST", "/api/v1/listings", "text/plain", lampJSON, true},
+		{"PATCH", "/api/v1/listings/" + id, "application/json", `{"quantity":0}`, true},
+		{"DELETE", "/api/v1/listings/" + id, "", "", true},
+	} {
+		for _, hdr := range [][]string{
+			crossSite,
+			{"Sec-Fetch-Site", "same-site"},
+			{"Origin", "https://evil.example"}, // browsers without Fetch metadata
+		} {
+			t.Run(tt.method+" "+tt.path+" "+strings.Join(hdr, " "), func(t *testing.T) {
+				h := append([]string{"Content-Type", tt.contentType}, hdr...)
+				r := ts.do(t, tt.method, tt.path, strings.NewReader(tt.body), h)
+				if tt.api {
+					wantProblem(t, r, http.StatusForbidden)
+				} else {
+					wantPage(t, r, http.StatusForbidden)
+				}
+				if r.Header.Get("Set-Cookie") != "" {
+					t.Error("a rejected request set a cookie")
+				}
+			})
+		}
+	}
+	if n := ts.count(t); n != 1 {
+		t.Errorf("count = %d, want 1", n)
+	}
+	if got := decode[apiListing](t, ts.get(t, "/api/v1/listings/"+id)); got != l {
+		t.Errorf("cross-site requests changed the listing: %+v, was %+v", got, l)
+	}
+}
+
+func TestSameOriginRequestsPass(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	id := ts.createForm(t, validForm()) // postForm sends Sec-Fetch-Site: same-origin and our Origin
+	path := "/listings/" + strconv.FormatInt(id, 10)
+	if r := ts.postForm(t, path, validForm()); r.StatusCode != http.StatusSeeOther {
+		t.Errorf("update: status = %d", r.StatusCode)
+	}
+	// A user typing the URL or following a bookmark sends Sec-Fetch-Site: none.
+	r := ts.do(t, "PATCH", "/api/v1/listings/"+strconv.FormatInt(id, 10), strings.NewReader(`{"quantity":7}`),
+		[]string{"Content-Type", "application/json", "Sec-Fetch-Site", "same-origin", "Origin", ts.URL})
+	if r.StatusCode != http.StatusOK {
+		t.Errorf("same-origin PATCH: status = %d, body %s", r.StatusCode, r.body)
+	}
+	if r := ts.postForm(t, path+"/delete", nil); r.StatusCode != http.StatusSeeOther {
+		t.Errorf("delete: status = %d", r.StatusCode)
+	}
+	if n := ts.count(t); n != 0 {
+		t.Errorf("count = %d, want 0", n)
+	}
+}
+
+func TestSafeMethodsChangeNothing(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	l := ts.createAPI(t, lampJSON)
+	id := strconv.FormatInt(l.ID, 10)
+	for _, tt := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/listings/" + id + "/delete", http.StatusNotFound},
+		{"HEAD", "/listings/" + id + "/delete", http.StatusNotFound},
+		{"GET", "/listings?name=x&price=1&quantity=1", http.StatusNotFound},
+		{"GET", "/listings/" + id + "?name=x&price=1&quantity=1", http.StatusOK},
+		{"GET", "/api/v1/listings/" + id + "?quantity=0", http.StatusOK},
+		{"OPTIONS", "/api/v1/listings/" + id, http.StatusNotFound},
+		{"HEAD", "/api/v1/listings/" + id, http.StatusOK},
+	} {
+		r := ts.do(t, tt.method, tt.path, nil, nil)
+		if r.StatusCode != tt.status {
+			t.Errorf("%s %s: status = %d, want %d", tt.method, tt.path, r.StatusCode, tt.status)
+		}
+	}
+	if got := decode[apiListing](t, ts.get(t, "/api/v1/listings/"+id)); got != l {
+		t.Errorf("safe requests changed the listing: %+v, was %+v", got, l)
+	}
+	if n := ts.count(t); n != 1 {
+		t.Errorf("count = %d, want 1", n)
+	}
+}
+
+var generatedID = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+func TestRequestIDs(t *testing.T) {
+	t.Parallel()
+	loopback := func(c *web.Config) { c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} }
+	untrusted, trusted := newTestServer(t), newTestServer(t, loopback)
+	for _, tt := range []struct {
+		name string
+		ts   *testServer
+		in   string
+		echo bool // whether the incoming id comes back
+	}{
+		{"untrusted peer", untrusted, "abc", false},
+		{"untrusted peer, no id", untrusted, "", false},
+		{"trusted proxy", trusted, "abc", true},
+		{"trusted proxy, nginx id", trusted, "0f1e2d3c4b5a69788796a5b4c3d2e1f0", true},
+		{"trusted proxy, dots and dashes", trusted, "req-1.2_3", true},
+		{"trusted proxy, no id", trusted, "", false},
+		{"trusted proxy, bad characters", trusted, "abc\" injected=1", false},
+		{"trusted proxy, newline escape", trusted, "abc%0d%0a", false},
+		{"trusted proxy, too long", trusted, strings.Repeat("a", 65), false},
+		{"trusted proxy, longest", trusted, strings.Repeat("a", 64), true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var hdr []string
+			if tt.in != "" {
+				hdr = []string{"X-Request-ID", tt.in}
+			}
+			for _, path := range []string{"/", "/api/v1/nope"} {
+				r := tt.ts.do(t, "GET", path, nil, hdr)
+				got := r.Header.Get("X-Request-ID")
+				switch {
+				case tt.echo && got != tt.in:
+					t.Errorf("%s: X-Request-ID = %q, want %q echoed", path, got, tt.in)
+				case !tt.echo && !generatedID.MatchString(got):
+					t.Errorf("%s: X-Request-ID = %q, want a fresh generated id", path, got)
+				}
+				if path == "/api/v1/nope" {
+					wantProblem(t, r, http.StatusNotFound) // its request_id must match the header
+				}
+			}
+		})
+	}
+	a, b := untrusted.get(t, "/healthz"), untrusted.get(t, "/healthz")
+	if a.Header.Get("X-Request-ID") == b.Header.Get("X-Request-ID") {
+		t.Error("two requests got the same id")
+	}
+}
+
+func TestMetricsUseRoutePatterns(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	l := ts.createAPI(t, lampJSON)
+	ts.get(t, "/listings/"+strconv.FormatInt(l.ID, 10))
+	ts.get(t, "/listings/999999")
+	ts.get(t, "/api/v1/listings/"+strconv.FormatInt(l.ID, 10))
+	want := []string{
+		`bazaar_http_requests_total{code="200",method="GET",route="GET /listings/{id}"} 1`,
+		`bazaar_http_requests_total{code="404",method="GET",route="GET /listings/{id}"} 1`,
+		`bazaar_http_requests_total{code="201",method="POST",route="POST /api/v1/listings"} 1`,
+		`bazaar_http_requests_total{code="200",method="GET",route="GET /api/v1/listings/{id}"} 1`,
+		`bazaar_http_request_duration_seconds_bucket{route="GET /listings/{id}",le="+Inf"} 2`,
+	}
+	// A request is counted after its response is written, so the client
+	// can ask for /metrics before the last count lands: poll briefly.
+	var r *response
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		r = ts.get(t, "/metrics")
+		if r.StatusCode != http.StatusOK {
+			t.Fatalf("status = %d", r.StatusCode)
+		}
+		missing := slices.DeleteFunc(slices.Clone(want), func(w string) bool { return strings.Contains(r.body, w) })
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics lack %q", missing)
+		}
+	}
+	if strings.Contains(r.body, `route="/listings/`) || strings.Contains(r.body, "999999") {
+		t.Error("metrics are labelled with a raw path")
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	for _, tt := range []struct {
+		path   string
+		status int
+		body   string
+	}{
+		{"/healthz", 200, "ok\n"},
+		{"/readyz", 200, "ready\n"},
+	} {
+		r := ts.get(t, tt.path)
+		if r.StatusCode != tt.status || r.body != tt.body || r.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: %d %q (Cache-Control %q)", tt.path, r.StatusCode, r.body, r.Header.Get("Cache-Control"))
+		}
+	}
+	ts.Srv.Drain()
+	if r := ts.get(t, "/readyz"); r.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while draining: %d", r.StatusCode)
+	}
+	if r := ts.get(t, "/healthz"); r.StatusCode != http.StatusOK {
+		t.Errorf("/healthz while draining: %d", r.StatusCode)
+	}
+}
+
+// deadDB returns a store pointed at a port nothing listens on.
+func deadDB(t *testing.T) *postgres.DB {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	db, err := postgres.Open(context.Background(), "postgres://bazaar:x@"+addr+"/bazaar?sslmode=disable",
+		postgres.Options{ConnectTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	return db
+}
+
+func TestDatabaseDown(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, func(c *web.Config) { c.DB = deadDB(t) })
+	for _, tt := range []struct {
+		method, path, body string
+		api                bool
+		status             int
+	}{
+		{"GET", "/", "", false, 503},
+		{"GET", "/listings/1", "", false, 503},
+		{"GET", "/listings/1/edit", "", false, 503},
+		{"POST", "/listings", validForm().Encode(), false, 503},
+		{"GET", "/api/v1/listings", "", true, 503},
+		{"GET", "/api/v1/listings/1", "", true, 503},
+		{"POST", "/api/v1/listings", lampJSON, true, 503},
+		{"DELETE", "/api/v1/listings/1", "", true, 503},
+		{"GET", "/readyz", "", false, 503},
+		{"GET", "/healthz", "", false, 200},
+		{"GET", "/listings/new", "", false, 200},
+	} {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			ct := "application/json"
+			if !tt.api {
+				ct = "application/x-www-form-urlencoded"
+			}
+			start := time.Now()
+			r := ts.do(t, tt.method, tt.path, strings.NewReader(tt.body), []string{"Content-Type", ct})
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("took %v, want a prompt answer", d)
+			}
+			switch {
+			case tt.path == "/readyz" || tt.path == "/healthz":
+				if r.StatusCode != tt.status {
+					t.Errorf("status = %d, want %d", r.StatusCode, tt.status)
+				}
+			case tt.api:
+				wantProblem(t, r, tt.status)
+			default:
+				wantPage(t, r, tt.status)
+			}
+			if tt.status == 503 && tt.path != "/readyz" && r.Header.Get("Retry-After") == "" {
+				t.Error("503 without Retry-After")
+			}
+		})
+	}
+}
+
+var stylesheetHref = regexp.MustCompile(`<link rel="stylesheet" href="(/static/[0-9a-f]+/app\.css)">`)
+
+func stylesheet(t *testing.T, ts *testServer) string {
+	t.Helper()
+	m := stylesheetHref.FindStringSubmatch(ts.get(t, "/").body)
+	if m == nil {
+		t.Fatal("home page links no versioned stylesheet")
+	}
+	return m[1]
+}
+
+func TestStaticFiles(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	css := stylesheet(t, ts)
+	for _, tt := range []struct {
+		name, path, cache string
+		status            int
+	}{
+		{"current version", css, "public, max-age=31536000, immutable", 200},
+		{"old version", "/static/000000000000/app.css", "no-cache", 200},
+		{"missing file", strings.TrimSuffix(css, "app.css") + "nope.css", "", 404},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := ts.get(t, tt.path)
+			if r.StatusCode != tt.status {
+				t.Fatalf("status = %d, want %d", r.StatusCode, tt.status)
+			}
+			if tt.status != 200 {
+				return
+			}
+			if ct := r.Header.Get("Content-Type"); ct != "text/css; charset=utf-8" {
+				t.Errorf("Content-Type = %q", ct)
+			}
+			if cc := r.Header.Get("Cache-Control"); cc != tt.cache {
+				t.Errorf("Cache-Control = %q, want %q", cc, tt.cache)
+			}
+			if len(r.body) == 0 {
+				t.Error("empty stylesheet")
+			}
+		})
+	}
+}
+
+// TestStaticDirectory: the {file...} wildcard also matches nothing at all.
+func TestStaticDirectory(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	dir := strings.TrimSuffix(stylesheet(t, ts), "app.css")
+	for _, p := range []string{dir, "/static/old/"} {
+		if r := ts.get(t, p); r.StatusCode != http.StatusNotFound {
+			t.Errorf("BUG: GET %s -> %d %q; want 404. handleStatic passes an empty name to http.ServeFileFS, "+
+				"which fails with fs.ErrInvalid and answers a plain-text 500; it should answer "+
+				"s.handleNotFound when the file is empty or not fs.ValidPath.", p, r.StatusCode, strings.TrimSpace(r.body))
+		}
+	}
+}
