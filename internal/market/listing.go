@@ -3,6 +3,7 @@ package market
 import (
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -50,12 +51,16 @@ func (l *Listing) ValidateInto(p Problems) {
 	}
 	if !utf8.ValidString(l.Name) {
 		p.Add("name", "Name must be valid UTF-8 text")
+	} else if hasControl(l.Name, false) {
+		p.Add("name", "Name must not contain control characters")
 	}
 	if utf8.RuneCountInString(l.Description) > MaxDescriptionLen {
 		p.Add("description", "Description must be at most 5,000 characters")
 	}
 	if !utf8.ValidString(l.Description) {
 		p.Add("description", "Description must be valid UTF-8 text")
+	} else if hasControl(l.Description, true) {
+		p.Add("description", "Description must not contain control characters")
 	}
 	if l.Price.Currency == "" {
 		l.Price.Currency = DefaultCurrency
@@ -69,6 +74,20 @@ func (l *Listing) ValidateInto(p Problems) {
 	if l.Quantity < 0 || l.Quantity > MaxQuantity {
 		p.Add("quantity", "Quantity must be between 0 and 100,000")
 	}
+}
+
+// hasControl reports whether s holds a control character (NUL, escape,
+// ...). Line breaks and tabs are allowed where multi-line text is.
+func hasControl(s string, multiline bool) bool {
+	for _, r := range s {
+		if multiline && (r == '\n' || r == '\r' || r == '\t') {
+			continue
+		}
+		if unicode.IsControl(r) {
+			return true
+		}
+	}
+	return false
 }
 
 // ListingPatch is a partial update; nil fields are left alone.

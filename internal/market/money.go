@@ -43,7 +43,6 @@ const errPriceFormat = "Price must be an amount such as 12.50"
 func ParseCents(s string) (int64, error) {
 	s = strings.TrimSpace(s)
 	s = strings.TrimPrefix(s, "$")
-	s = strings.ReplaceAll(s, ",", "")
 	if s == "" {
 		return 0, fmt.Errorf("%s", errPriceFormat)
 	}
@@ -52,6 +51,14 @@ func ParseCents(s string) (int64, error) {
 		neg, s = true, s[1:]
 	}
 	whole, frac, hasDot := strings.Cut(s, ".")
+	if strings.Contains(whole, ",") {
+		// A comma is a thousands separator only: "1,000.00". Anything else
+		// ("12,50", a decimal comma) is refused rather than read as 1250.
+		if !thousands(whole) {
+			return 0, fmt.Errorf("%s", errPriceFormat)
+		}
+		whole = strings.ReplaceAll(whole, ",", "")
+	}
 	if whole == "" && (!hasDot || frac == "") {
 		return 0, fmt.Errorf("%s", errPriceFormat)
 	}
@@ -74,6 +81,17 @@ func ParseCents(s string) (int64, error) {
 		c = -c
 	}
 	return c, nil
+}
+
+// thousands reports whether s is digits grouped in threes by commas: 1,234,567.
+func thousands(s string) bool {
+	groups := strings.Split(s, ",")
+	for i, g := range groups {
+		if !digits(g) || g == "" || len(g) > 3 || (i > 0 && len(g) != 3) {
+			return false
+		}
+	}
+	return true
 }
 
 func digits(s string) bool {

@@ -75,7 +75,7 @@ func TestParseCentsDecimalComma(t *testing.T) {
 	t.Parallel()
 	for _, in := range []string{"12,50", "1,5", "1,00", "12.5,0", "1,0000"} {
 		if got, err := market.ParseCents(in); err == nil {
-			t.Errorf("BUG: ParseCents(%q) = %d (%s), want an error: a comma is only a thousands separator "+
+			t.Errorf("ParseCents(%q) = %d (%s), want an error: a comma is only a thousands separator "+
 				"between groups of three digits before the point (money.go strips every comma).",
 				in, got, market.FormatCents(got))
 		}

@@ -95,7 +95,7 @@ func translate(err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
-		case pgErr.Code == "23514", pgErr.Code == "23502", pgErr.Code == "22001", pgErr.Code == "22P02":
+		case pgErr.Code == "23514", pgErr.Code == "23502", pgErr.Code == "22001", pgErr.Code == "22P02", pgErr.Code == "22021":
 			return &market.Error{Code: market.EINVALID, Message: "The data breaks a rule: " + pgErr.ConstraintName}
 		case pgErr.Code == "23505":
 			return market.Errorf(market.ECONFLICT, "That already exists.")

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -81,8 +83,10 @@ func (s *Server) writeJSON(w http.ResponseWriter, code int, contentType string, 
 // no unknown fields, nothing after it. Every failure is an EINVALID with a
 // message a client developer can act on (or a 413 for size).
 func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return market.Errorf(market.EINVALID, "Content-Type must be application/json.")
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return market.Errorf(market.EINVALID, "Content-Type must be application/json.")
+		}
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxJSONBytes)
 	dec := json.NewDecoder(r.Body)
@@ -98,9 +102,11 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 			return market.Errorf(market.EINVALID, "The request body must not be empty.")
 		case errors.As(err, &syn):
 			return market.Errorf(market.EINVALID, "The body is not valid JSON (at byte %d).", syn.Offset)
+		case errors.As(err, &typ) && typ.Field == "":
+			return market.Errorf(market.EINVALID, "The body must be a JSON object.")
 		case errors.As(err, &typ):
 			return &market.Error{Code: market.EINVALID, Message: "A field has the wrong type.",
-				Fields: map[string]string{typ.Field: fmt.Sprintf("must be a %s", typ.Type)}}
+				Fields: map[string]string{typ.Field: "must be " + jsonKind(typ.Type.Kind())}}
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 			return &market.Error{Code: market.EINVALID, Message: fmt.Sprintf("Unknown field %q.", name),
@@ -117,6 +123,24 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 		return market.Errorf(market.EINVALID, "The body must hold a single JSON object and nothing after it.")
 	}
 	return nil
+}
+
+// jsonKind names a Go kind as a JSON client would.
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "an object"
 }
 
 func (s *Server) apiNotFound(w http.ResponseWriter, r *http.Request) {

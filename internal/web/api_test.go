@@ -267,7 +267,7 @@ func TestAPIErrors(t *testing.T) {
 }
 
 // TestAPIBugs holds API behaviour that is wrong today; see the messages.
-func TestAPIBugs(t *testing.T) {
+func TestAPIRejectsControlCharactersAndNonObjects(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 
@@ -278,7 +278,7 @@ func TestAPIBugs(t *testing.T) {
 		} {
 			r := ts.api(t, "POST", "/api/v1/listings", body)
 			if r.StatusCode != http.StatusUnprocessableEntity {
-				t.Errorf("BUG: %s -> %d %s; want 422 with errors naming the field. "+
+				t.Errorf("%s -> %d %s; want 422 with errors naming the field. "+
 					"PostgreSQL rejects U+0000 in text (SQLSTATE 22021), which postgres.translate does not map, "+
 					"so the user gets a 500; market.Listing.ValidateInto should reject NUL (and other control characters).",
 					body, r.StatusCode, strings.TrimSpace(r.body))
@@ -290,7 +290,7 @@ func TestAPIBugs(t *testing.T) {
 		r := ts.api(t, "POST", "/api/v1/listings", `[]`)
 		p := wantProblem(t, r, http.StatusUnprocessableEntity)
 		if _, ok := p.Errors[""]; ok || strings.Contains(r.body, "apiListingInput") {
-			t.Errorf("BUG: body [] -> errors %v; want a detail such as \"The body must be a JSON object.\" "+
+			t.Errorf("body [] -> errors %v; want a detail such as \"The body must be a JSON object.\" "+
 				"without an empty field name or the Go type web.apiListingInput (decodeJSON, *json.UnmarshalTypeError with Field \"\")", p.Errors)
 		}
 	})

@@ -17,6 +17,9 @@ const maxFormBytes = 1 << 20
 type homePage struct {
 	layout
 	Page *market.ListingPage
+	// Paged is set when a cursor chose the page, so an empty one means
+	// "no more listings" rather than "nothing for sale".
+	Paged bool
 }
 
 type listingPage struct {
@@ -54,7 +57,7 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "home.html", homePage{layout: s.layout(w, r, "Bazaar"), Page: page})
+	s.render(w, r, http.StatusOK, "home.html", homePage{layout: s.layout(w, r, "Bazaar"), Page: page, Paged: f.Before > 0 || f.After > 0})
 }
 
 func (s *Server) handleListingNew(w http.ResponseWriter, r *http.Request) {

@@ -387,7 +387,7 @@ func TestStaticDirectory(t *testing.T) {
 	dir := strings.TrimSuffix(stylesheet(t, ts), "app.css")
 	for _, p := range []string{dir, "/static/old/"} {
 		if r := ts.get(t, p); r.StatusCode != http.StatusNotFound {
-			t.Errorf("BUG: GET %s -> %d %q; want 404. handleStatic passes an empty name to http.ServeFileFS, "+
+			t.Errorf("GET %s -> %d %q; want 404. handleStatic passes an empty name to http.ServeFileFS, "+
 				"which fails with fs.ErrInvalid and answers a plain-text 500; it should answer "+
 				"s.handleNotFound when the file is empty or not fs.ValidPath.", p, r.StatusCode, strings.TrimSpace(r.body))
 		}

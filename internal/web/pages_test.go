@@ -445,14 +445,14 @@ func TestFlashCookie(t *testing.T) {
 }
 
 // TestPageBugs holds page behaviour that is wrong today; see the messages.
-func TestPageBugs(t *testing.T) {
+func TestFormRejectsControlCharacters(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	form := validForm()
 	form.Set("name", "a\x00b")
 	r := ts.postForm(t, "/listings", form)
 	if r.StatusCode != http.StatusUnprocessableEntity {
-		t.Errorf("BUG: a name holding U+0000 -> %d; want 422 with a message beside the name. "+
+		t.Errorf("a name holding U+0000 -> %d; want 422 with a message beside the name. "+
 			"PostgreSQL rejects NUL in text (SQLSTATE 22021) and postgres.translate leaves it a 500; "+
 			"market.Listing.ValidateInto should reject NUL and other control characters.", r.StatusCode)
 	}

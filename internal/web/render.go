@@ -122,10 +122,15 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page
 // immutable and cached for a year; any other version gets the current file
 // but must be revalidated, so an old page still renders after a deploy.
 func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("file")
+	if st, err := fs.Stat(s.views.static, name); name == "" || !fs.ValidPath(name) || err != nil || st.IsDir() {
+		s.handleNotFound(w, r)
+		return
+	}
 	if r.PathValue("version") == s.views.version {
 		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 	} else {
 		w.Header().Set("Cache-Control", "no-cache")
 	}
-	http.ServeFileFS(w, r, s.views.static, r.PathValue("file"))
+	http.ServeFileFS(w, r, s.views.static, name)
 }
