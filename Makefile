@@ -11,7 +11,7 @@ run:
 ## test: vet, formatting, workflow lint, then every Go test with the race detector against real PostgreSQL, nginx and Chromium
 test: vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
-	$(GO) tool actionlint .github/workflows/ci.yml
+	$(GO) run github.com/rhysd/actionlint/cmd/actionlint@v1.7.12 .github/workflows/ci.yml
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 vet:
