@@ -31,6 +31,7 @@ func TestStack(t *testing.T) {
 			t.Logf("compose ps at failure:\n%s", out)
 			out, _ = s.run("logs", "--no-color", "--tail", "60", "nginx", "app", "db")
 			t.Logf("compose logs at failure (tail):\n%s", out)
+			t.Logf("nginx log lines other than 2xx/3xx access lines:\n%s", s.nginxTrouble())
 		}
 		if os.Getenv("BAZAAR_E2E_KEEP") == "1" {
 			t.Logf("BAZAAR_E2E_KEEP=1: leaving project %s running", s.project)

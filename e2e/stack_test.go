@@ -28,6 +28,13 @@ type stack struct {
 	project string
 	base    string // the site as nginx publishes it
 	client  *http.Client
+	// postClient opens a connection per request. When nginx reloads, its
+	// old workers close idle keep-alive connections; a POST written onto
+	// one just then gets EOF and, not being idempotent, may not be retried
+	// by Go's client. Browsers do resend on a reused connection that closed
+	// without a response byte, so this race is not a failure users see,
+	// and the suite measures what they see.
+	postClient *http.Client
 }
 
 // newStack returns the stack, or skips (fails under BAZAAR_REQUIRE_ALL=1)
@@ -72,6 +79,7 @@ func newStack(t *testing.T) *stack {
 		}
 		abs = append(abs, a)
 	}
+	noRedirects := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &stack{
 		t:       t,
 		compose: compose,
@@ -79,11 +87,14 @@ func newStack(t *testing.T) *stack {
 		project: project,
 		base:    "http://127.0.0.1:8080",
 		client: &http.Client{
-			Timeout: 10 * time.Second,
-			CheckRedirect: func(*http.Request, []*http.Request) error {
-				return http.ErrUseLastResponse
-			},
-			Transport: &http.Transport{MaxIdleConnsPerHost: 64},
+			Timeout:       10 * time.Second,
+			CheckRedirect: noRedirects,
+			Transport:     &http.Transport{MaxIdleConnsPerHost: 64},
+		},
+		postClient: &http.Client{
+			Timeout:       10 * time.Second,
+			CheckRedirect: noRedirects,
+			Transport:     &http.Transport{DisableKeepAlives: true},
 		},
 	}
 }
@@ -302,7 +313,11 @@ type response struct {
 }
 
 func (s *stack) do(req *http.Request) (*response, error) {
-	resp, err := s.client.Do(req)
+	c := s.client
+	if req.Method == http.MethodPost {
+		c = s.postClient
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -546,4 +561,24 @@ func (s *stack) checkWrites(t *testing.T, prefix string, rs []result) {
 	if acked == 0 {
 		t.Errorf("no write was acknowledged; the check proves nothing")
 	}
+}
+
+// nginxTrouble returns nginx's error log lines and the access log lines of
+// requests that did not end in 2xx or 3xx, for diagnosing a failed step.
+func (s *stack) nginxTrouble() string {
+	out, err := s.run("logs", "--no-color", "nginx")
+	if err != nil {
+		return err.Error()
+	}
+	var keep []string
+	for _, line := range strings.Split(out, "\n") {
+		i := strings.Index(line, `"status":`)
+		if i >= 0 && len(line) > i+9 && (line[i+9] == '2' || line[i+9] == '3') {
+			continue
+		}
+		if strings.TrimSpace(line) != "" {
+			keep = append(keep, line)
+		}
+	}
+	return strings.Join(keep, "\n")
 }
