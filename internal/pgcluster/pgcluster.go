@@ -57,7 +57,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.Timeout == 0 {
 		opts.Timeout = 30 * time.Second
 	}
-	bin, err := findBin()
+	bin, err := findBin("/usr/lib/postgresql/*/bin/initdb")
 	if err != nil {
 		return nil, err
 	}
@@ -198,15 +198,16 @@ func running(ctx context.Context, data string) (int, bool) {
 	return port, true
 }
 
-// findBin locates the directory holding initdb and postgres.
-func findBin() (string, error) {
+// findBin locates the directory holding initdb and postgres: on PATH, else
+// the newest version matching glob.
+func findBin(glob string) (string, error) {
 	if p, err := exec.LookPath("initdb"); err == nil {
 		dir := filepath.Dir(p)
 		if _, err := os.Stat(filepath.Join(dir, "postgres")); err == nil {
 			return dir, nil
 		}
 	}
-	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	matches, _ := filepath.Glob(glob)
 	sort.Slice(matches, func(i, j int) bool { return version(matches[i]) > version(matches[j]) })
 	if len(matches) > 0 {
 		return filepath.Dir(matches[0]), nil
