@@ -107,9 +107,11 @@ type listing struct {
 
 func (l *listing) InStock() bool { return l.Quantity > 0 }
 
-// homeData has the fields home.html and layout.html use.
+// homeData has the fields home.html and layout.html use. The floor serves
+// only the first page, so Paged is always false.
 type homeData struct {
 	Title, Flash string
+	Paged        bool
 	Page         struct {
 		Listings              []*listing
 		NextBefore, PrevAfter int64
