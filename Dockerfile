@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Bazaar: a static binary on an empty image.
 
 FROM golang:1.26-bookworm AS build
