@@ -62,19 +62,11 @@ func run(ctx context.Context, getenv func(string) string) error {
 		return err
 	}
 	defer pool.Close()
-	home, err := template.New("layout.html").Funcs(template.FuncMap{
-		"money":  func(m money) string { return formatCents(m.Cents) + " " + m.Currency },
-		"static": func(name string) string { return "/static/000000000000/" + name }, // same length as the app's content hash
-		"id":     func(id int64) string { return strconv.FormatInt(id, 10) },
-	}).ParseFS(templateFS, "templates/layout.html", "templates/home.html")
+	h, err := newHandler(pool)
 	if err != nil {
 		return err
 	}
-	s := &server{pool: pool, home: home}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", s.handleHome)
-	mux.HandleFunc("POST /listings", s.handleCreate)
-	srv := &http.Server{Addr: getenv("BAZAAR_ADDR"), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: getenv("BAZAAR_ADDR"), Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	select {
@@ -85,6 +77,23 @@ func run(ctx context.Context, getenv func(string) string) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
+}
+
+// newHandler returns the floor's two routes.
+func newHandler(pool *pgxpool.Pool) (http.Handler, error) {
+	home, err := template.New("layout.html").Funcs(template.FuncMap{
+		"money":  func(m money) string { return formatCents(m.Cents) + " " + m.Currency },
+		"static": func(name string) string { return "/static/000000000000/" + name }, // same length as the app's content hash
+		"id":     func(id int64) string { return strconv.FormatInt(id, 10) },
+	}).ParseFS(templateFS, "templates/layout.html", "templates/home.html")
+	if err != nil {
+		return nil, err
+	}
+	s := &server{pool: pool, home: home}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.handleHome)
+	mux.HandleFunc("POST /listings", s.handleCreate)
+	return mux, nil
 }
 
 type server struct {

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/bazaarhq/bazaar/internal/market"
+	"github.com/bazaarhq/bazaar/internal/postgres/postgrestest"
+	"github.com/bazaarhq/bazaar/internal/web"
+)
+
+func TestMain(m *testing.M) { postgrestest.Main(m) }
+
+// handlers returns the app's handler and the floor's on one fresh database
+// holding 100 listings. The app logs JSON as in production, but to
+// io.Discard: formatting is counted, the write to stdout is not.
+func handlers(tb testing.TB) (app, floor http.Handler) {
+	tb.Helper()
+	db := postgrestest.NewDB(tb)
+	ls := make([]*market.Listing, 100)
+	for i := range ls {
+		ls[i] = &market.Listing{Name: fmt.Sprintf("Brass lamp #%d", i+1), Description: "A brass lamp.", Price: market.Money{Cents: int64(500 + i)}, Quantity: i % 5}
+	}
+	if _, err := db.InsertListings(context.Background(), ls); err != nil {
+		tb.Fatal(err)
+	}
+	srv, err := web.NewServer(web.Config{
+		DB: db, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Instance: "bench",
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	floor, err = newHandler(db.Pool)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return srv, floor
+}
+
+// request is what nginx sends upstream: from loopback, with its request id.
+func request(method, target, form string) *http.Request {
+	var body io.Reader
+	if form != "" {
+		body = strings.NewReader(form)
+	}
+	r := httptest.NewRequest(method, target, body)
+	r.RemoteAddr = "127.0.0.1:40000"
+	r.Header.Set("X-Request-ID", "0123456789abcdef0123456789abcdef")
+	r.Header.Set("X-Forwarded-For", "192.0.2.1")
+	if form != "" {
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	return r
+}
+
+const form = "name=Bench+lamp&description=A+brass+lamp+in+good+condition.&price=12.50&quantity=3"
+
+// TestFloorRendersTheAppsPage guards the comparison: both programs must
+// send the same home page (up to the static files' content hash) and answer
+// a valid form the same way.
+func TestFloorRendersTheAppsPage(t *testing.T) {
+	app, floor := handlers(t)
+	hash := regexp.MustCompile(`/static/[0-9a-f]{12}/`)
+	var pages [2]string
+	for i, h := range []http.Handler{app, floor} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, request("GET", "/", ""))
+		if w.Code != http.StatusOK {
+			t.Fatalf("handler %d: GET / = %d", i, w.Code)
+		}
+		pages[i] = hash.ReplaceAllString(w.Body.String(), "/static/HASH/")
+	}
+	if pages[0] != pages[1] {
+		t.Errorf("home pages differ:\napp:\n%s\nfloor:\n%s", pages[0], pages[1])
+	}
+	if n := strings.Count(pages[1], `class="card"`); n != 24 {
+		t.Errorf("floor shows %d listings, want 24", n)
+	}
+	for i, h := range []http.Handler{app, floor} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, request("POST", "/listings", form))
+		if w.Code != http.StatusSeeOther || !strings.HasPrefix(w.Header().Get("Location"), "/listings/") {
+			t.Errorf("handler %d: POST /listings = %d to %q, want 303 to /listings/{id}", i, w.Code, w.Header().Get("Location"))
+		}
+	}
+}
+
+// BenchmarkHome and BenchmarkCreate run one request at a time through each
+// handler, without a network. ns/op includes the database round trip and
+// moves with the machine's load; allocs/op and B/op do not.
+func BenchmarkHome(b *testing.B) {
+	app, floor := handlers(b)
+	for _, c := range []struct {
+		name string
+		h    http.Handler
+	}{{"app", app}, {"floor", floor}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				c.h.ServeHTTP(w, request("GET", "/", ""))
+				if w.Code != http.StatusOK {
+					b.Fatalf("GET / = %d", w.Code)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkCreate(b *testing.B) {
+	app, floor := handlers(b)
+	for _, c := range []struct {
+		name string
+		h    http.Handler
+	}{{"app", app}, {"floor", floor}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				c.h.ServeHTTP(w, request("POST", "/listings", form))
+				if w.Code != http.StatusSeeOther {
+					b.Fatalf("POST /listings = %d", w.Code)
+				}
+			}
+		})
+	}
+}
