@@ -203,9 +203,7 @@ func TestStack(t *testing.T) {
 
 	const replicas = 3
 	step("4_scale_out", func(t *testing.T) {
-		s.up(t, "--scale", fmt.Sprintf("app=%d", replicas))
-		apps := s.waitHealthy(t, "app", replicas, 60*time.Second)
-		s.reloadNginx(t)
+		apps := s.ensureReplicas(t, replicas)
 		want := map[string]bool{}
 		for _, c := range apps {
 			want[c.Config.Hostname] = true
@@ -232,8 +230,7 @@ func TestStack(t *testing.T) {
 	})
 
 	step("5_node_loss", func(t *testing.T) {
-		s.waitHealthy(t, "app", replicas, 60*time.Second)
-		victim := s.running(t, "app")[0]
+		victim := s.ensureReplicas(t, replicas)[0]
 		prefix := "nodeloss-" + run
 		l := s.startLoad(prefix, 50, 200*time.Millisecond)
 		time.Sleep(15 * time.Second) // load before the failure, not readiness
@@ -265,11 +262,9 @@ func TestStack(t *testing.T) {
 	})
 
 	step("6_rolling_restart", func(t *testing.T) {
-		// Back to full strength after the node loss: Docker may or may not
-		// have restarted the killed container.
-		s.up(t, "--scale", fmt.Sprintf("app=%d", replicas))
-		before := s.waitHealthy(t, "app", replicas, 60*time.Second)
-		s.reloadNginx(t)
+		// Back to full strength after the node loss: Docker does not restart
+		// a container that `docker kill` stopped, whatever its restart policy.
+		before := s.ensureReplicas(t, replicas)
 
 		prefix := "rollout-" + run
 		l := s.startLoad(prefix, 50, 200*time.Millisecond)
@@ -312,8 +307,7 @@ func TestStack(t *testing.T) {
 	})
 
 	step("7_database_restart", func(t *testing.T) {
-		s.waitHealthy(t, "app", replicas, 60*time.Second)
-		appsBefore := s.running(t, "app")
+		appsBefore := s.ensureReplicas(t, replicas)
 		prefix := "dbrestart-" + run
 		l := s.startLoad(prefix, 20, 200*time.Millisecond)
 

@@ -254,6 +254,16 @@ func (s *stack) waitHealthy(t *testing.T, service string, n int, timeout time.Du
 	return cs
 }
 
+// ensureReplicas scales the app to n healthy replicas and reloads nginx so
+// that it sends traffic to exactly those. It returns the replicas.
+func (s *stack) ensureReplicas(t *testing.T, n int) []container {
+	t.Helper()
+	s.up(t, "--scale", fmt.Sprintf("app=%d", n))
+	apps := s.waitHealthy(t, "app", n, 60*time.Second)
+	s.reloadNginx(t)
+	return apps
+}
+
 // reloadNginx makes nginx resolve the app's name again. The reload is
 // asynchronous; callers poll for its effect.
 func (s *stack) reloadNginx(t *testing.T) {
