@@ -331,17 +331,25 @@ missed=0
 		m=$(median "${paired[$kind]}")
 		verdict=$(awk -v r="$m" -v t="$target" 'BEGIN {print (r >= t ? "PASS" : "MISS")}')
 		[ "$verdict" = PASS ] || missed=1
+		cpu=$(awk -v au="$(median "${cpu_up[app-$kind]}")" -v an="$(median "${cpu_nginx[app-$kind]}")" -v ag="$(median "${cpu_pg[app-$kind]}")" \
+			-v fu="$(median "${cpu_up[floor-$kind]}")" -v fn="$(median "${cpu_nginx[floor-$kind]}")" -v fg="$(median "${cpu_pg[floor-$kind]}")" \
+			'BEGIN {printf "%.3f", (fu + fn + fg) / (au + an + ag)}')
 		printf '%-15s app/floor %.3f (target %.2f) %s   rounds %s  best-of %s  CPU model %s\n' "$name" "$m" "$target" "$verdict" \
-			"$(echo ${paired[$kind]} | tr ' ' '/')" \
-			"$(ratio "$(best "${rate[app-$kind]}")" "$(best "${rate[floor-$kind]}")")" \
-			"$(k=$kind; u=$(median "${cpu_up[app-$k]}") n=$(median "${cpu_nginx[app-$k]}") g=$(median "${cpu_pg[app-$k]}")
-			  fu=$(median "${cpu_up[floor-$k]}") fn=$(median "${cpu_nginx[floor-$k]}") fg=$(median "${cpu_pg[floor-$k]}")
-			  awk -v a="$u+$n+$g" -v f="$fu+$fn+$fg" -v au="$u" -v an="$n" -v ag="$g" -v fu="$fu" -v fn="$fn" -v fg="$fg" 'BEGIN {printf "%.3f", (fu + fn + fg) / (au + an + ag)}')"
+			"$(echo ${paired[$kind]} | tr ' ' '/')" "$(ratio "$(best "${rate[app-$kind]}")" "$(best "${rate[floor-$kind]}")")" "$cpu"
+		# Say so when the rounds scatter or the CPU model disagrees: on a
+		# busy machine one verdict is then not worth much.
+		tr ' ' '\n' <<<"${paired[$kind]}" | grep . | sort -g | awk -v m="$m" -v cpu="$cpu" -v t="$target" -v v="$verdict" '
+			NR == 1 {lo = $1} {hi = $1}
+			END {
+				if ((hi - lo) / m > 0.15) printf "                (noisy: the rounds span %.0f%% of the median; rerun on a quieter machine)\n", 100 * (hi - lo) / m
+				if ((cpu >= t) != (v == "PASS")) printf "                (the CPU model says %s)\n", (cpu >= t ? "PASS" : "MISS")
+			}'
 	done
 	echo
 	echo "req/s: median of the rounds (best beside it). app/floor: median of each round's back-to-back ratio."
 	echo "CPU model: floor's CPU time per request over the app's (upstream + nginx + postgres), the ratio to expect when CPU-bound."
-} | tee "$out/summary.txt"
+} >"$out/summary.txt" # not a pipe: missed must survive the block
+cat "$out/summary.txt"
 log "raw output in $out"
 if [ "$missed" = 1 ] && [ "$strict" = 1 ]; then
 	exit 1
