@@ -3,30 +3,19 @@ package postgres
 import (
 	"context"
 	"slices"
-	"time"
 
 	"github.com/bazaarhq/bazaar/internal/market"
 	"github.com/jackc/pgx/v5"
 )
 
-// listingRow is a listings row as scanned; the domain type nests Money.
-type listingRow struct {
-	ID          int64     `db:"id"`
-	Name        string    `db:"name"`
-	Description string    `db:"description"`
-	PriceCents  int64     `db:"price_cents"`
-	Currency    string    `db:"currency"`
-	Quantity    int       `db:"quantity"`
-	CreatedAt   time.Time `db:"created_at"`
-	UpdatedAt   time.Time `db:"updated_at"`
-}
-
-func (r listingRow) listing() *market.Listing {
-	return &market.Listing{
-		ID: r.ID, Name: r.Name, Description: r.Description,
-		Price:    market.Money{Cents: r.PriceCents, Currency: r.Currency},
-		Quantity: r.Quantity, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-	}
+// scanListing scans a row of listingColumns straight into the domain type.
+// It is hand-written rather than pgx.RowToStructByName because it is the
+// home page's hot path: matching columns to fields by name cost about 2 µs
+// and 700 bytes per row (measured with bench/floor's BenchmarkHome).
+func scanListing(row pgx.CollectableRow) (*market.Listing, error) {
+	l := new(market.Listing)
+	err := row.Scan(&l.ID, &l.Name, &l.Description, &l.Price.Cents, &l.Price.Currency, &l.Quantity, &l.CreatedAt, &l.UpdatedAt)
+	return l, err
 }
 
 const listingColumns = `id, name, description, price_cents, currency, quantity, created_at, updated_at`
@@ -56,11 +45,11 @@ func listingByID(ctx context.Context, q querier, id int64, forUpdate bool) (*mar
 		sql += ` FOR UPDATE`
 	}
 	rows, _ := q.Query(ctx, sql, id)
-	r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[listingRow])
+	l, err := pgx.CollectExactlyOneRow(rows, scanListing)
 	if err != nil {
 		return nil, translate(err)
 	}
-	return r.listing(), nil
+	return l, nil
 }
 
 // Listings returns one page of listings, newest first, with cursors to the
@@ -79,7 +68,7 @@ func (db *DB) Listings(ctx context.Context, f market.ListingFilter) (*market.Lis
 	default:
 		rows, _ = db.Pool.Query(ctx, `SELECT `+listingColumns+` FROM listings ORDER BY id DESC LIMIT $1`, f.Limit+1)
 	}
-	rs, err := pgx.CollectRows(rows, pgx.RowToStructByName[listingRow])
+	rs, err := pgx.AppendRows(make([]*market.Listing, 0, f.Limit+1), rows, scanListing)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -87,7 +76,7 @@ func (db *DB) Listings(ctx context.Context, f market.ListingFilter) (*market.Lis
 	if more {
 		rs = rs[:f.Limit]
 	}
-	page := &market.ListingPage{Listings: make([]*market.Listing, len(rs))}
+	page := &market.ListingPage{Listings: rs}
 	if f.After > 0 {
 		if !more {
 			// Walking back reached the newest listings: show the first page
@@ -95,9 +84,6 @@ func (db *DB) Listings(ctx context.Context, f market.ListingFilter) (*market.Lis
 			return db.Listings(ctx, market.ListingFilter{Limit: f.Limit})
 		}
 		slices.Reverse(rs)
-	}
-	for i, r := range rs {
-		page.Listings[i] = r.listing()
 	}
 	if len(rs) == 0 {
 		return page, nil

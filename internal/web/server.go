@@ -36,13 +36,15 @@ type Server struct {
 	db       *postgres.DB
 	logger   *slog.Logger
 	instance string
-	trusted  []netip.Prefix
-	timeout  time.Duration
-	secure   bool
-	views    *views
-	registry *prometheus.Registry
-	metrics  *metrics
-	handler  http.Handler
+	// instanceHeader is the X-Bazaar-Instance value, built once.
+	instanceHeader []string
+	trusted        []netip.Prefix
+	timeout        time.Duration
+	secure         bool
+	views          *views
+	registry       *prometheus.Registry
+	metrics        *metrics
+	handler        http.Handler
 	// draining is set when shutdown begins, so /readyz turns 503 before the
 	// listener closes.
 	draining atomic.Bool
@@ -67,6 +69,9 @@ func NewServer(cfg Config) (*Server, error) {
 		db: cfg.DB, logger: cfg.Logger, instance: cfg.Instance, trusted: cfg.TrustedProxies,
 		timeout: cfg.RequestTimeout, secure: cfg.SecureCookies, views: v, registry: cfg.Registry,
 		metrics: newMetrics(cfg.Registry),
+	}
+	if cfg.Instance != "" {
+		s.instanceHeader = []string{cfg.Instance}
 	}
 	s.handler = s.routes()
 	return s, nil
