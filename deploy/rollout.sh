@@ -9,8 +9,19 @@
 #        traffic to the new container too
 #     4. docker stop the old one: Bazaar turns /readyz to 503, stops accepting
 #        and drains in-flight requests (nginx retries refused connections on
-#        the other replicas), then remove it
-#     5. reload nginx again, so it forgets the old address
+#        the other replicas)
+#     5. let nginx give up on the old address, reload it again so it forgets
+#        that address, and remove the container
+#
+# Why step 5 waits: once the old container has exited its address no longer
+# answers, and nginx (which still has it until the reload) makes a request
+# wait proxy_connect_timeout before retrying it on another replica. If nginx
+# reloads while such requests are still waiting, the old worker processes
+# exit under them and their clients get an empty reply (nginx 1.22 logs
+# "open socket ... left in connection" and "aborting"). After
+# ROLLOUT_SETTLE_SECONDS (> proxy_connect_timeout) every such request has
+# been retried, and each worker has marked the address failed (max_fails)
+# for fail_timeout, so it sends no new ones and the reload drops nothing.
 #
 # The replica count is N again at the end. Run it from the directory holding
 # docker-compose.yml, or set COMPOSE_FILE / COMPOSE_PROJECT_NAME as for
@@ -24,12 +35,15 @@
 #   ROLLOUT_NGINX_SERVICE    nginx's service name (default: nginx)
 #   ROLLOUT_HEALTH_TIMEOUT   seconds to wait for a new container to be healthy (default: 120)
 #   ROLLOUT_STOP_TIMEOUT     seconds docker stop waits before SIGKILL (default: 30)
+#   ROLLOUT_SETTLE_SECONDS   seconds between the old container's exit and the
+#                            nginx reload (default: 5; see step 5)
 set -Eeuo pipefail
 
 service=${1:-app}
 nginx_service=${ROLLOUT_NGINX_SERVICE:-nginx}
 health_timeout=${ROLLOUT_HEALTH_TIMEOUT:-120}
 stop_timeout=${ROLLOUT_STOP_TIMEOUT:-30}
+settle=${ROLLOUT_SETTLE_SECONDS:-5}
 
 log() { printf '%s rollout: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
@@ -54,9 +68,14 @@ running_ids() {
 		awk '$3 == "true" { print $1, $2 }' | sort | cut -d' ' -f2
 }
 
+# reload_nginx makes every running nginx container resolve the service name
+# again.
 reload_nginx() {
-	"${compose[@]}" exec -T "$nginx_service" nginx -s reload ||
-		die "reloading nginx failed ('${compose[*]} exec -T $nginx_service nginx -s reload')"
+	local id
+	for id in "${nginx_ids[@]}"; do
+		docker exec "$id" nginx -s reload ||
+			die "reloading nginx failed ('docker exec ${id:0:12} nginx -s reload')"
+	done
 }
 
 # wait_healthy waits until container $1 is healthy, or fails after the deadline.
@@ -82,6 +101,9 @@ wait_healthy() {
 	done
 }
 
+mapfile -t nginx_ids < <(service=$nginx_service running_ids)
+[ "${#nginx_ids[@]}" -gt 0 ] || die "no running '$nginx_service' container to reload (set ROLLOUT_NGINX_SERVICE?)"
+
 mapfile -t old < <(running_ids)
 n=${#old[@]}
 [ "$n" -gt 0 ] || die "service '$service' has no running containers; start the stack first ('${compose[*]} up -d')"
@@ -99,8 +121,9 @@ for id in "${old[@]}"; do
 	reload_nginx
 	log "stopping ${id:0:12} (drains for up to ${stop_timeout}s)"
 	docker stop --time "$stop_timeout" "$id" >/dev/null || die "docker stop ${id:0:12} failed"
-	docker rm "$id" >/dev/null || die "docker rm ${id:0:12} failed"
+	sleep "$settle" # not a readiness wait: see step 5 above
 	reload_nginx
+	docker rm "$id" >/dev/null || die "docker rm ${id:0:12} failed"
 	log "replaced ${id:0:12} with ${new:0:12}"
 done
 
