@@ -1,7 +1,7 @@
 // Command floor is the performance floor that `make bench` compares Bazaar
 // against: the same two pages (GET / and POST /listings) written with
 // nothing but net/http, pgxpool and html/template. It runs the same SQL,
-// renders the same rows through a copy of the app's templates, and parses
+// renders the same rows through the app's own template files, and parses
 // and checks the same form fields, but has no middleware, sessions,
 // metrics or logging. Whatever the app costs beyond this program is the
 // price of its features.
@@ -10,7 +10,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"embed"
 	"errors"
 	"fmt"
 	"html/template"
@@ -24,14 +23,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/bazaarhq/bazaar/internal/web/templates"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
-
-// The templates are byte-for-byte copies of internal/web/templates/{layout,home}.html,
-// so both programs send the same HTML.
-//
-//go:embed templates/*.html
-var templateFS embed.FS
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -85,7 +79,7 @@ func newHandler(pool *pgxpool.Pool) (http.Handler, error) {
 		"money":  func(m money) string { return formatCents(m.Cents) + " " + m.Currency },
 		"static": func(name string) string { return "/static/000000000000/" + name }, // same length as the app's content hash
 		"id":     func(id int64) string { return strconv.FormatInt(id, 10) },
-	}).ParseFS(templateFS, "templates/layout.html", "templates/home.html")
+	}).ParseFS(templates.FS, "layout.html", "home.html")
 	if err != nil {
 		return nil, err
 	}

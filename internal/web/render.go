@@ -15,10 +15,8 @@ import (
 	"time"
 
 	"github.com/bazaarhq/bazaar/internal/market"
+	"github.com/bazaarhq/bazaar/internal/web/templates"
 )
-
-//go:embed templates/*.html
-var templateFS embed.FS
 
 //go:embed static
 var staticFS embed.FS
@@ -48,19 +46,19 @@ func newViews() (*views, error) {
 		"static": func(name string) string { return "/static/" + version + "/" + name },
 		"id":     func(id int64) string { return strconv.FormatInt(id, 10) },
 	}
-	names, err := fs.Glob(templateFS, "templates/*.html")
+	names, err := fs.Glob(templates.FS, "*.html")
 	if err != nil {
 		return nil, err
 	}
 	for _, n := range names {
-		if n == "templates/layout.html" {
+		if n == "layout.html" {
 			continue
 		}
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n)
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templates.FS, "layout.html", n)
 		if err != nil {
 			return nil, fmt.Errorf("parse %s: %w", n, err)
 		}
-		v.pages[n[len("templates/"):]] = t
+		v.pages[n] = t
 	}
 	return v, nil
 }
