@@ -123,9 +123,8 @@ func (s *Server) apiCreateListing(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiGetListing(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(r)
+	id, ok := s.apiListingID(w, r)
 	if !ok {
-		s.apiError(w, r, market.Errorf(market.ENOTFOUND, "Listing not found."))
 		return
 	}
 	l, err := s.db.Listing(r.Context(), id)
@@ -137,9 +136,8 @@ func (s *Server) apiGetListing(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiUpdateListing(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(r)
+	id, ok := s.apiListingID(w, r)
 	if !ok {
-		s.apiError(w, r, market.Errorf(market.ENOTFOUND, "Listing not found."))
 		return
 	}
 	var in apiListingInput
@@ -156,9 +154,8 @@ func (s *Server) apiUpdateListing(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiDeleteListing(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(r)
+	id, ok := s.apiListingID(w, r)
 	if !ok {
-		s.apiError(w, r, market.Errorf(market.ENOTFOUND, "Listing not found."))
 		return
 	}
 	if err := s.db.DeleteListing(r.Context(), id); err != nil {
@@ -166,4 +163,14 @@ func (s *Server) apiDeleteListing(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// apiListingID parses the {id} path segment; a malformed id names no
+// listing, so it is a 404 like an unknown one. On failure it has answered.
+func (s *Server) apiListingID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, ok := pathID(r)
+	if !ok {
+		s.apiError(w, r, market.Errorf(market.ENOTFOUND, "Listing not found."))
+	}
+	return id, ok
 }
