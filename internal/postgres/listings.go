@@ -109,6 +109,10 @@ func (db *DB) Listings(ctx context.Context, f market.ListingFilter) (*market.Lis
 // the result. Read, check and write happen in one transaction holding the
 // row lock, so concurrent edits cannot interleave.
 func (db *DB) UpdateListing(ctx context.Context, id int64, patch market.ListingPatch) (*market.Listing, error) {
+	if patch == (market.ListingPatch{}) {
+		// Nothing to change: not a write, and updated_at stays true.
+		return db.Listing(ctx, id)
+	}
 	var l *market.Listing
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 		var err error

@@ -136,6 +136,13 @@ func TestUpdateListing(t *testing.T) {
 	if _, err := db.UpdateListing(ctx, l.ID+99, market.ListingPatch{Quantity: &q}); market.ErrorCode(err) != market.ENOTFOUND {
 		t.Errorf("update missing: err = %v", err)
 	}
+	same, err := db.UpdateListing(ctx, l.ID, market.ListingPatch{})
+	if err != nil || !same.UpdatedAt.Equal(got.UpdatedAt) {
+		t.Errorf("empty patch: updated_at %v -> %v (err %v); want unchanged", got.UpdatedAt, same.UpdatedAt, err)
+	}
+	if _, err := db.UpdateListing(ctx, l.ID+99, market.ListingPatch{}); market.ErrorCode(err) != market.ENOTFOUND {
+		t.Errorf("empty patch of a missing listing: err = %v", err)
+	}
 }
 
 func TestConcurrentUpdatesDoNotLoseWrites(t *testing.T) {
