@@ -1,6 +1,6 @@
 # Bazaar: a static binary on an empty image.
 
-FROM golang:1.26-bookworm AS build
+FROM golang:1.27.3-bookworm AS build
 WORKDIR /src
 # Dependencies first, so that code changes reuse the module download layer.
 COPY go.mod go.sum ./

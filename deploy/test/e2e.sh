@@ -13,6 +13,7 @@ cd "$root"
 start=$SECONDS
 log() { printf '%s e2e: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3}
 CGO_ENABLED=0 go build -trimpath -o bin/bazaar ./cmd/bazaar
 log "built bin/bazaar in $((SECONDS - start))s"
 
