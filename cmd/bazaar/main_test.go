@@ -154,6 +154,22 @@ func TestServeRefusesOldSchema(t *testing.T) {
 	}
 }
 
+// TestServeRunsOnNewerSchema: a replica of the previous release must keep
+// starting and answering ready after the next release migrated the
+// database, or a rolling update with a migration is an outage.
+func TestServeRunsOnNewerSchema(t *testing.T) {
+	url := postgrestest.NewURL(t)
+	postgrestest.ApplyNewerMigration(t, url, `ALTER TABLE listings ADD COLUMN colour text;`)
+	a := startApp(t, map[string]string{"DATABASE_URL": url}) // waits for /readyz 200
+	resp, err := noRedirect.Get(a.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readBody(t, resp); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET / on a newer schema: %d %s", resp.StatusCode, body)
+	}
+}
+
 func TestConfigErrorsNameEachVariable(t *testing.T) {
 	env := map[string]string{"BAZAAR_ADDR": "nope", "BAZAAR_SHUTDOWN_TIMEOUT": "-1s", "BAZAAR_TRUSTED_PROXIES": "10.0.0.0/8,bogus"}
 	err := run(context.Background(), []string{"bazaar", "serve"}, func(k string) string { return env[k] }, io.Discard, io.Discard)

@@ -80,8 +80,9 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 	return nil
 }
 
-// checkSchema refuses to serve on a schema older (or newer) than this binary
-// expects. It waits up to 30 seconds for an unreachable database, so the
+// checkSchema refuses to serve on a schema older than this binary needs; a
+// newer one is fine (expand/contract migrations, see
+// internal/postgres/migrations/README.md). It waits up to 30 seconds for an unreachable database, so the
 // app can start alongside it.
 func checkSchema(ctx context.Context, db *postgres.DB, logger *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -89,8 +90,11 @@ func checkSchema(ctx context.Context, db *postgres.DB, logger *slog.Logger) erro
 	for {
 		have, err := db.SchemaVersion(ctx)
 		if err == nil {
-			if want := postgres.LatestVersion(); have != want {
-				return fmt.Errorf("database schema is at version %d but this binary needs %d: run `bazaar migrate` first", have, want)
+			if err := postgres.CheckSchema(have, nil); err != nil {
+				return err
+			}
+			if want := postgres.LatestVersion(); have > want {
+				logger.Info("database schema is newer than this binary's; serving on it", "schema", have, "binary_schema", want)
 			}
 			return nil
 		}

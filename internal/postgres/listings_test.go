@@ -207,6 +207,40 @@ func TestMigrateIsIdempotentAndReadyChecksSchema(t *testing.T) {
 	}
 }
 
+// TestRunsOnNewerSchema: after a later release migrated the database (an
+// expand step: a new table, a new column on listings), this binary is still
+// ready, reads and writes listings, and its own migrate is a no-op, so a
+// rolling update or a rollback keeps serving.
+func TestRunsOnNewerSchema(t *testing.T) {
+	ctx := context.Background()
+	url := postgrestest.NewURL(t)
+	newer := postgrestest.ApplyNewerMigration(t, url, `
+		CREATE TABLE newer_release (id bigint PRIMARY KEY);
+		ALTER TABLE listings ADD COLUMN colour text NOT NULL DEFAULT 'none';`)
+	db, err := postgres.Open(ctx, url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if v, err := db.SchemaVersion(ctx); err != nil || v != newer {
+		t.Fatalf("schema version = %d, %v; want %d", v, err, newer)
+	}
+	if err := db.Ready(ctx); err != nil {
+		t.Errorf("Ready on a newer schema = %v, want nil", err)
+	}
+	l := newListing("Lamp")
+	if err := db.CreateListing(ctx, l); err != nil {
+		t.Fatalf("create on a newer schema: %v", err)
+	}
+	if _, err := db.Listing(ctx, l.ID); err != nil {
+		t.Errorf("read on a newer schema: %v", err)
+	}
+	res, err := postgres.Migrate(ctx, url)
+	if err != nil || len(res.Applied) != 0 || res.To != newer {
+		t.Errorf("this binary's migrate on a newer schema: %+v, %v; want a no-op at %d", res, err, newer)
+	}
+}
+
 func TestInsertListings(t *testing.T) {
 	db := postgrestest.NewDB(t)
 	ctx := context.Background()

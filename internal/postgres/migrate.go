@@ -18,6 +18,16 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// Migrations returns the embedded migration files (NNNNN_name.sql), for
+// tools and tests that build on this binary's schema.
+func Migrations() fs.FS {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		panic(err) // the embed pattern above guarantees the directory
+	}
+	return sub
+}
+
 // LatestVersion is the schema version this binary expects: the number of its
 // newest embedded migration.
 func LatestVersion() int64 {
@@ -40,6 +50,12 @@ type MigrateResult struct {
 // PostgreSQL advisory lock, so concurrent migrators (two replicas, a retried
 // job) take turns and the second finds nothing to do.
 func Migrate(ctx context.Context, url string) (*MigrateResult, error) {
+	return MigrateFS(ctx, url, Migrations())
+}
+
+// MigrateFS is Migrate with the migrations read from fsys instead of the
+// embedded ones. Tests use it to play a newer release's migration.
+func MigrateFS(ctx context.Context, url string, fsys fs.FS) (*MigrateResult, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
@@ -47,10 +63,6 @@ func Migrate(ctx context.Context, url string) (*MigrateResult, error) {
 	sqlDB := stdlib.OpenDB(*cfg)
 	defer sqlDB.Close()
 	locker, err := lock.NewPostgresSessionLocker()
-	if err != nil {
-		return nil, err
-	}
-	fsys, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return nil, err
 	}

@@ -55,15 +55,24 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 // Close closes the pool.
 func (db *DB) Close() { db.Pool.Close() }
 
-// Ready reports whether the database is reachable and its schema is the one
-// this binary expects.
+// Ready reports whether the database is reachable and its schema is at
+// least the one this binary needs. A newer schema is fine: migrations are
+// expand/contract (see migrations/README.md), so during a rolling update the
+// old replicas keep serving on the schema the new release migrated to, and a
+// rollback to them is possible.
 func (db *DB) Ready(ctx context.Context) error {
-	v, err := db.SchemaVersion(ctx)
+	return CheckSchema(db.SchemaVersion(ctx))
+}
+
+// CheckSchema judges a schema version read from the database (with the error
+// of reading it): nil when it is LatestVersion or newer, EUNAVAILABLE naming
+// `bazaar migrate` when it is older.
+func CheckSchema(have int64, err error) error {
 	if err != nil {
 		return err
 	}
-	if want := LatestVersion(); v != want {
-		return market.Errorf(market.EUNAVAILABLE, "database schema is at version %d, this binary needs %d: run `bazaar migrate`", v, want)
+	if want := LatestVersion(); have < want {
+		return market.Errorf(market.EUNAVAILABLE, "database schema is at version %d but this binary needs at least %d: run `bazaar migrate` first", have, want)
 	}
 	return nil
 }

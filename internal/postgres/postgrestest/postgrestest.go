@@ -6,9 +6,11 @@ package postgrestest
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"sync/atomic"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/bazaarhq/bazaar/internal/pgcluster"
@@ -114,4 +116,34 @@ func exec(ctx context.Context, sql string) error {
 	defer conn.Close(ctx)
 	_, err = conn.Exec(ctx, sql)
 	return err
+}
+
+// ApplyNewerMigration migrates the database at url one version beyond this
+// binary's schema with sql (goose Up statements), as a later release would,
+// and returns the new version. Tests use it to show that this binary runs on
+// a newer schema.
+func ApplyNewerMigration(t testing.TB, url, sql string) int64 {
+	t.Helper()
+	next := postgres.LatestVersion() + 1
+	fsys := fstest.MapFS{}
+	err := fs.WalkDir(postgres.Migrations(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(postgres.Migrations(), p)
+		fsys[p] = &fstest.MapFile{Data: b}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys[fmt.Sprintf("%05d_newer_release.sql", next)] = &fstest.MapFile{Data: []byte("-- +goose Up\n" + sql + "\n")}
+	res, err := postgres.MigrateFS(context.Background(), url, fsys)
+	if err != nil {
+		t.Fatalf("apply a newer release's migration: %v", err)
+	}
+	if res.To != next {
+		t.Fatalf("newer migration: schema at %d, want %d", res.To, next)
+	}
+	return next
 }
