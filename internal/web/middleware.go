@@ -20,7 +20,8 @@ type ctxKey int
 const infoKey ctxKey = iota
 
 // requestInfo is what the outer middleware learns about a request from the
-// inner layers: its id going in, the matched route coming out.
+// inner layers: its id going in, the matched route pattern coming out (set
+// by the router's wrapper of each route, see routes.go).
 type requestInfo struct {
 	id    string
 	route string
@@ -216,16 +217,11 @@ func (s *Server) crossOriginProtection(next http.Handler) http.Handler {
 }
 
 // withTimeout bounds the request's work, so a stalled database turns into a
-// prompt 503 rather than a hung connection. It sits directly around the mux
-// and reports the matched route pattern back to observe for metrics.
+// prompt 503 rather than a hung connection.
 func (s *Server) withTimeout(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 		defer cancel()
-		r = r.WithContext(ctx)
-		next.ServeHTTP(w, r)
-		if info, ok := ctx.Value(infoKey).(*requestInfo); ok {
-			info.route = r.Pattern
-		}
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

@@ -1,7 +1,10 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -9,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -225,24 +229,9 @@ func TestMetricsUseRoutePatterns(t *testing.T) {
 		`bazaar_http_requests_total{code="200",method="GET",route="GET /api/v1/listings/{id}"} 1`,
 		`bazaar_http_request_duration_seconds_bucket{route="GET /listings/{id}",le="+Inf"} 2`,
 	}
-	// A request is counted after its response is written, so the client
-	// can ask for /metrics before the last count lands: poll briefly.
-	var r *response
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		r = ts.get(t, "/metrics")
-		if r.StatusCode != http.StatusOK {
-			t.Fatalf("status = %d", r.StatusCode)
-		}
-		missing := slices.DeleteFunc(slices.Clone(want), func(w string) bool { return strings.Contains(r.body, w) })
-		if len(missing) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("metrics lack %q", missing)
-		}
-	}
+	body := waitMetrics(t, ts, want...)
 	// (Not a bare "999999": a duration sum such as 0.0009999991 holds it.)
-	if strings.Contains(r.body, `route="/listings/`) || strings.Contains(r.body, "/listings/999999") {
+	if strings.Contains(body, `route="/listings/`) || strings.Contains(body, "/listings/999999") {
 		t.Error("metrics are labelled with a raw path")
 	}
 }
@@ -391,6 +380,103 @@ func TestStaticDirectory(t *testing.T) {
 			t.Errorf("GET %s -> %d %q; want 404. handleStatic passes an empty name to http.ServeFileFS, "+
 				"which fails with fs.ErrInvalid and answers a plain-text 500; it should answer "+
 				"s.handleNotFound when the file is empty or not fs.ValidPath.", p, r.StatusCode, strings.TrimSpace(r.body))
+		}
+	}
+}
+
+// logBuffer collects the server's JSON log lines; handlers log from many goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// lines returns the log records logged so far, decoded.
+func (b *logBuffer) lines(t *testing.T) []map[string]any {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line is not JSON: %v: %s", err, l)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// withLogs sends the server's logs, debug and up, to a buffer.
+func withLogs(b *logBuffer) func(*web.Config) {
+	return func(c *web.Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+}
+
+// requestLog polls for the "request" log line of the request with id.
+func requestLog(t *testing.T, logs *logBuffer, id string) map[string]any {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		for _, l := range logs.lines(t) {
+			if l["msg"] == "request" && l["request_id"] == id {
+				return l
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no request log line for %s", id)
+		}
+	}
+}
+
+// TestRouteSurvivesReplacedRequest: a middleware inside the others that
+// replaces the request (as a session layer's r.WithContext does) must not
+// cost logs and metrics their route pattern.
+func TestRouteSurvivesReplacedRequest(t *testing.T) {
+	t.Parallel()
+	type key struct{}
+	replace := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), key{}, "session")))
+		})
+	}
+	logs := &logBuffer{}
+	ts := newTestServer(t, web.WithInnerMiddleware(replace), withLogs(logs))
+	l := ts.createAPI(t, lampJSON)
+	r := ts.get(t, "/listings/"+strconv.FormatInt(l.ID, 10))
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("status = %d", r.StatusCode)
+	}
+	if got := requestLog(t, logs, r.Header.Get("X-Request-ID"))["route"]; got != "GET /listings/{id}" {
+		t.Errorf("log route = %v, want GET /listings/{id}", got)
+	}
+	waitMetrics(t, ts, `bazaar_http_requests_total{code="200",method="GET",route="GET /listings/{id}"} 1`)
+}
+
+// waitMetrics polls /metrics until it holds every line of want. A request
+// is counted after its response is written, so the count can land after
+// the client has its answer.
+func waitMetrics(t *testing.T, ts *testServer, want ...string) string {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		r := ts.get(t, "/metrics")
+		if r.StatusCode != http.StatusOK {
+			t.Fatalf("/metrics: status = %d", r.StatusCode)
+		}
+		missing := slices.DeleteFunc(slices.Clone(want), func(w string) bool { return strings.Contains(r.body, w) })
+		if len(missing) == 0 {
+			return r.body
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics lack %q", missing)
 		}
 	}
 }

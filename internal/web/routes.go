@@ -12,7 +12,7 @@ import (
 // from panics; security headers; cross-origin protection for every
 // unsafe method; and a deadline for the request's work.
 func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
+	mux := router{http.NewServeMux()}
 	// HTML pages.
 	mux.HandleFunc("GET /{$}", s.handleHome)
 	mux.HandleFunc("GET /listings/new", s.handleListingNew)
@@ -39,11 +39,37 @@ func (s *Server) routes() http.Handler {
 
 	mux.HandleFunc("/", s.handleNotFound)
 
-	var h http.Handler = mux
+	var h http.Handler = mux.ServeMux
+	if s.innerMiddleware != nil {
+		h = s.innerMiddleware(h)
+	}
 	h = s.withTimeout(h)
 	h = s.crossOriginProtection(h)
 	h = secureHeaders(h)
 	h = s.recoverPanic(h)
 	h = s.observe(h)
 	return h
+}
+
+// router registers routes on a ServeMux, each wrapped to record its own
+// pattern in the request's info for observe's log line and metrics. The
+// pattern travels in the *requestInfo that observe put in the context, so
+// it arrives whatever middleware sits in between and however often they
+// replace the request (r.WithContext makes a new *http.Request, and
+// ServeMux sets Pattern only on the one it was handed).
+type router struct{ *http.ServeMux }
+
+// Handle registers h for pattern.
+func (rt router) Handle(pattern string, h http.Handler) {
+	rt.ServeMux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if info, ok := r.Context().Value(infoKey).(*requestInfo); ok {
+			info.route = pattern
+		}
+		h.ServeHTTP(w, r)
+	}))
+}
+
+// HandleFunc registers f for pattern.
+func (rt router) HandleFunc(pattern string, f func(http.ResponseWriter, *http.Request)) {
+	rt.Handle(pattern, http.HandlerFunc(f))
 }

@@ -29,6 +29,8 @@ type Config struct {
 	SecureCookies bool
 	// Registry receives the server's metrics; nil means a new registry.
 	Registry *prometheus.Registry
+
+	innerMiddleware func(http.Handler) http.Handler
 }
 
 // Server is the HTTP handler for the whole application.
@@ -48,6 +50,9 @@ type Server struct {
 	// draining is set when shutdown begins, so /readyz turns 503 before the
 	// listener closes.
 	draining atomic.Bool
+	// innerMiddleware, when set (by tests, see export_test.go), wraps the
+	// mux inside every other middleware.
+	innerMiddleware func(http.Handler) http.Handler
 }
 
 // NewServer builds the application handler.
@@ -68,7 +73,7 @@ func NewServer(cfg Config) (*Server, error) {
 	s := &Server{
 		db: cfg.DB, logger: cfg.Logger, instance: cfg.Instance, trusted: cfg.TrustedProxies,
 		timeout: cfg.RequestTimeout, secure: cfg.SecureCookies, views: v, registry: cfg.Registry,
-		metrics: newMetrics(cfg.Registry),
+		metrics: newMetrics(cfg.Registry), innerMiddleware: cfg.innerMiddleware,
 	}
 	if cfg.Instance != "" {
 		s.instanceHeader = []string{cfg.Instance}
