@@ -24,7 +24,8 @@ func TestMain(m *testing.M) { postgrestest.Main(m) }
 // io.Discard: formatting is counted, the write to stdout is not.
 func handlers(tb testing.TB) (app, floor http.Handler) {
 	tb.Helper()
-	db := postgrestest.NewDB(tb)
+	url := postgrestest.NewURL(tb)
+	db := postgrestest.Open(tb, url)
 	ls := make([]*market.Listing, 100)
 	for i := range ls {
 		ls[i] = &market.Listing{Name: fmt.Sprintf("Brass lamp #%d", i+1), Description: "A brass lamp.", Price: market.Money{Cents: int64(500 + i)}, Quantity: i % 5}
@@ -39,7 +40,7 @@ func handlers(tb testing.TB) (app, floor http.Handler) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	floor, err = newHandler(db.Pool)
+	floor, err = newHandler(postgrestest.Pool(tb, url))
 	if err != nil {
 		tb.Fatal(err)
 	}

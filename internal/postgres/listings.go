@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"slices"
 
 	"github.com/bazaarhq/bazaar/internal/market"
@@ -25,7 +26,7 @@ func (db *DB) CreateListing(ctx context.Context, l *market.Listing) error {
 	if err := l.Validate(); err != nil {
 		return err
 	}
-	err := db.Pool.QueryRow(ctx, `
+	err := db.pool.QueryRow(ctx, `
 		INSERT INTO listings (name, description, price_cents, currency, quantity)
 		VALUES ($1, $2, $3, $4, $5)
 		RETURNING id, created_at, updated_at`,
@@ -36,9 +37,13 @@ func (db *DB) CreateListing(ctx context.Context, l *market.Listing) error {
 
 // Listing returns the listing with the given id, or ENOTFOUND.
 func (db *DB) Listing(ctx context.Context, id int64) (*market.Listing, error) {
-	return listingByID(ctx, db.Pool, id, false)
+	l, err := listingByID(ctx, db.pool, id, false)
+	return l, translate(err)
 }
 
+// listingByID reads one listing, with its row locked until the end of the
+// transaction when forUpdate is set. An unknown id is ENOTFOUND; other
+// errors are returned untranslated for the caller to translate once.
 func listingByID(ctx context.Context, q querier, id int64, forUpdate bool) (*market.Listing, error) {
 	sql := `SELECT ` + listingColumns + ` FROM listings WHERE id = $1`
 	if forUpdate {
@@ -46,10 +51,10 @@ func listingByID(ctx context.Context, q querier, id int64, forUpdate bool) (*mar
 	}
 	rows, _ := q.Query(ctx, sql, id)
 	l, err := pgx.CollectExactlyOneRow(rows, scanListing)
-	if err != nil {
-		return nil, translate(err)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, market.Errorf(market.ENOTFOUND, "Listing not found.")
 	}
-	return l, nil
+	return l, err
 }
 
 // Listings returns one page of listings, newest first, with cursors to the
@@ -62,11 +67,11 @@ func (db *DB) Listings(ctx context.Context, f market.ListingFilter) (*market.Lis
 	var rows pgx.Rows
 	switch {
 	case f.After > 0:
-		rows, _ = db.Pool.Query(ctx, `SELECT `+listingColumns+` FROM listings WHERE id > $1 ORDER BY id ASC LIMIT $2`, f.After, f.Limit+1)
+		rows, _ = db.pool.Query(ctx, `SELECT `+listingColumns+` FROM listings WHERE id > $1 ORDER BY id ASC LIMIT $2`, f.After, f.Limit+1)
 	case f.Before > 0:
-		rows, _ = db.Pool.Query(ctx, `SELECT `+listingColumns+` FROM listings WHERE id < $1 ORDER BY id DESC LIMIT $2`, f.Before, f.Limit+1)
+		rows, _ = db.pool.Query(ctx, `SELECT `+listingColumns+` FROM listings WHERE id < $1 ORDER BY id DESC LIMIT $2`, f.Before, f.Limit+1)
 	default:
-		rows, _ = db.Pool.Query(ctx, `SELECT `+listingColumns+` FROM listings ORDER BY id DESC LIMIT $1`, f.Limit+1)
+		rows, _ = db.pool.Query(ctx, `SELECT `+listingColumns+` FROM listings ORDER BY id DESC LIMIT $1`, f.Limit+1)
 	}
 	rs, err := pgx.AppendRows(make([]*market.Listing, 0, f.Limit+1), rows, scanListing)
 	if err != nil {
@@ -114,7 +119,7 @@ func (db *DB) UpdateListing(ctx context.Context, id int64, patch market.ListingP
 		return db.Listing(ctx, id)
 	}
 	var l *market.Listing
-	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		if l, err = listingByID(ctx, tx, id, true); err != nil {
 			return err
@@ -123,23 +128,29 @@ func (db *DB) UpdateListing(ctx context.Context, id int64, patch market.ListingP
 		if err := l.Validate(); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `
-			UPDATE listings
-			SET name = $2, description = $3, price_cents = $4, currency = $5, quantity = $6, updated_at = now()
-			WHERE id = $1
-			RETURNING updated_at`,
-			id, l.Name, l.Description, l.Price.Cents, l.Price.Currency, l.Quantity,
-		).Scan(&l.UpdatedAt)
+		return updateListing(ctx, tx, l)
 	})
 	if err != nil {
-		return nil, translate(err)
+		return nil, err
 	}
 	return l, nil
 }
 
+// updateListing writes every field of l to its row and refreshes
+// l.UpdatedAt.
+func updateListing(ctx context.Context, tx pgx.Tx, l *market.Listing) error {
+	return tx.QueryRow(ctx, `
+		UPDATE listings
+		SET name = $2, description = $3, price_cents = $4, currency = $5, quantity = $6, updated_at = now()
+		WHERE id = $1
+		RETURNING updated_at`,
+		l.ID, l.Name, l.Description, l.Price.Cents, l.Price.Currency, l.Quantity,
+	).Scan(&l.UpdatedAt)
+}
+
 // DeleteListing removes the listing with the given id, or returns ENOTFOUND.
 func (db *DB) DeleteListing(ctx context.Context, id int64) error {
-	tag, err := db.Pool.Exec(ctx, `DELETE FROM listings WHERE id = $1`, id)
+	tag, err := db.pool.Exec(ctx, `DELETE FROM listings WHERE id = $1`, id)
 	if err != nil {
 		return translate(err)
 	}
@@ -164,7 +175,7 @@ func (db *DB) InsertListings(ctx context.Context, ls []*market.Listing) (int64, 
 		}
 		rows = append(rows, []any{l.Name, l.Description, l.Price.Cents, l.Price.Currency, l.Quantity})
 	}
-	n, err := db.Pool.CopyFrom(ctx, pgx.Identifier{"listings"},
+	n, err := db.pool.CopyFrom(ctx, pgx.Identifier{"listings"},
 		[]string{"name", "description", "price_cents", "currency", "quantity"}, pgx.CopyFromRows(rows))
 	return n, translate(err)
 }
@@ -172,6 +183,6 @@ func (db *DB) InsertListings(ctx context.Context, ls []*market.Listing) (int64, 
 // CountListings returns how many listings exist.
 func (db *DB) CountListings(ctx context.Context) (int64, error) {
 	var n int64
-	err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM listings`).Scan(&n)
+	err := db.pool.QueryRow(ctx, `SELECT count(*) FROM listings`).Scan(&n)
 	return n, translate(err)
 }

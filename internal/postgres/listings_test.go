@@ -10,6 +10,7 @@ import (
 	"github.com/bazaarhq/bazaar/internal/market"
 	"github.com/bazaarhq/bazaar/internal/postgres"
 	"github.com/bazaarhq/bazaar/internal/postgres/postgrestest"
+	"github.com/jackc/pgx/v5"
 )
 
 func TestMain(m *testing.M) { postgrestest.Main(m) }
@@ -58,8 +59,8 @@ func TestCreateListingInvalidWritesNothing(t *testing.T) {
 }
 
 func TestDatabaseConstraintsBackTheDomain(t *testing.T) {
-	db := postgrestest.NewDB(t)
-	_, err := db.Pool.Exec(context.Background(),
+	pool := postgrestest.Pool(t, postgrestest.NewURL(t))
+	_, err := pool.Exec(context.Background(),
 		`INSERT INTO listings (name, price_cents, quantity) VALUES ('x', 0, 1)`)
 	if err == nil {
 		t.Fatal("database accepted a zero price")
@@ -195,11 +196,11 @@ func TestMigrateIsIdempotentAndReadyChecksSchema(t *testing.T) {
 	if len(res.Applied) != 0 || res.To != postgres.LatestVersion() {
 		t.Errorf("re-migrate applied %v, to=%d", res.Applied, res.To)
 	}
-	db := postgrestest.NewDB(t)
+	db := postgrestest.Open(t, url)
 	if err := db.Ready(ctx); err != nil {
 		t.Errorf("ready on migrated db: %v", err)
 	}
-	if _, err := db.Pool.Exec(ctx, `DELETE FROM goose_db_version WHERE version_id = $1`, postgres.LatestVersion()); err != nil {
+	if _, err := postgrestest.Pool(t, url).Exec(ctx, `DELETE FROM goose_db_version WHERE version_id = $1`, postgres.LatestVersion()); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Ready(ctx); market.ErrorCode(err) != market.EUNAVAILABLE || !strings.Contains(err.Error(), "migrate") {
@@ -250,5 +251,50 @@ func TestInsertListings(t *testing.T) {
 	}
 	if n, _ := db.CountListings(ctx); n != 2 {
 		t.Errorf("count = %d", n)
+	}
+}
+
+// TestInTxRollsBackAndTranslatesOnce: a failure after a first write undoes
+// it, and the error leaves in market's words, whether fn returned a driver
+// error or a market error of its own.
+func TestInTxRollsBackAndTranslatesOnce(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	ctx := context.Background()
+	insert := func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO listings (name, price_cents, quantity) VALUES ('first write', 100, 1)`)
+		return err
+	}
+	for _, tt := range []struct {
+		name string
+		then func(tx pgx.Tx) error
+		code string
+	}{
+		{"driver error", func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `SELECT * FROM listings WHERE id = 'x'`) // invalid_text_representation
+			return err
+		}, market.EINVALID},
+		{"market error", func(pgx.Tx) error { return market.Errorf(market.ECONFLICT, "Changed meanwhile.") }, market.ECONFLICT},
+		{"no rows", func(tx pgx.Tx) error { return tx.QueryRow(ctx, `SELECT 1 WHERE false`).Scan(new(int)) }, market.ENOTFOUND},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := db.InTx(ctx, func(tx pgx.Tx) error {
+				if err := insert(tx); err != nil {
+					return err
+				}
+				return tt.then(tx)
+			})
+			if market.ErrorCode(err) != tt.code {
+				t.Errorf("err = %v, want code %s", err, tt.code)
+			}
+			if n, _ := db.CountListings(ctx); n != 0 {
+				t.Errorf("count = %d after a failed transaction, want 0", n)
+			}
+		})
+	}
+	if err := db.InTx(ctx, insert); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := db.CountListings(ctx); n != 1 {
+		t.Errorf("count = %d after a committed transaction, want 1", n)
 	}
 }

@@ -17,9 +17,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// DB is the store: a connection pool and the methods that use it.
+// DB is the store: a connection pool and the methods that use it. The pool
+// stays inside, so every statement goes through a method that translates its
+// errors; tests that need raw SQL use postgrestest.Pool.
 type DB struct {
-	Pool *pgxpool.Pool
+	pool *pgxpool.Pool
 }
 
 // Options tune the pool.
@@ -49,11 +51,11 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open pool: %w", err)
 	}
-	return &DB{Pool: pool}, nil
+	return &DB{pool: pool}, nil
 }
 
 // Close closes the pool.
-func (db *DB) Close() { db.Pool.Close() }
+func (db *DB) Close() { db.pool.Close() }
 
 // Ready reports whether the database is reachable and its schema is at
 // least the one this binary needs. A newer schema is fine: migrations are
@@ -80,7 +82,7 @@ func CheckSchema(have int64, err error) error {
 // SchemaVersion returns the newest applied migration, 0 for an empty database.
 func (db *DB) SchemaVersion(ctx context.Context) (int64, error) {
 	var v int64
-	err := db.Pool.QueryRow(ctx, `SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&v)
+	err := db.pool.QueryRow(ctx, `SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&v)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table: never migrated
 		return 0, nil
@@ -91,12 +93,27 @@ func (db *DB) SchemaVersion(ctx context.Context) (int64, error) {
 	return v, nil
 }
 
+// inTx runs fn in one transaction, wtf's shape: the exported method that
+// calls inTx owns the transaction, and fn and the unexported helpers it
+// calls take the pgx.Tx and return driver errors as they are. The
+// transaction commits when fn returns nil and rolls back otherwise (a
+// market error from a check inside fn included), and the outcome is
+// translated once, here. Every business operation that writes more than
+// one statement goes through inTx.
+func (db *DB) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return translate(pgx.BeginFunc(ctx, db.pool, fn))
+}
+
 // translate maps driver errors into market errors: no rows is ENOTFOUND,
 // constraint violations are EINVALID, an unreachable database is
 // EUNAVAILABLE. Anything else is wrapped as it is (EINTERNAL).
 func translate(err error) error {
 	if err == nil {
 		return nil
+	}
+	var me *market.Error
+	if errors.As(err, &me) {
+		return err // already said in market's words (a check inside a transaction)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return market.Errorf(market.ENOTFOUND, "Not found.")

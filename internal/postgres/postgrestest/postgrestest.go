@@ -16,6 +16,7 @@ import (
 	"github.com/bazaarhq/bazaar/internal/pgcluster"
 	"github.com/bazaarhq/bazaar/internal/postgres"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 var (
@@ -100,12 +101,31 @@ func NewURL(t testing.TB) string {
 // NewDB returns a store on a fresh migrated database, closed when t ends.
 func NewDB(t testing.TB) *postgres.DB {
 	t.Helper()
-	db, err := postgres.Open(context.Background(), NewURL(t), postgres.Options{MaxConns: 8})
+	return Open(t, NewURL(t))
+}
+
+// Open returns a store on the database at url, closed when t ends.
+func Open(t testing.TB, url string) *postgres.DB {
+	t.Helper()
+	db, err := postgres.Open(context.Background(), url, postgres.Options{MaxConns: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
 	return db
+}
+
+// Pool returns a raw connection pool on the database at url, closed when t
+// ends, for tests that must go around the store: to break a rule the store
+// would refuse, to simulate an older schema, or to compare with plain pgx.
+func Pool(t testing.TB, url string) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }
 
 func exec(ctx context.Context, sql string) error {
