@@ -8,3 +8,12 @@ import (
 
 // InTx exposes inTx to the tests of this package.
 func (db *DB) InTx(ctx context.Context, fn func(tx pgx.Tx) error) error { return db.inTx(ctx, fn) }
+
+// ConstraintNames lists the constraints the error table knows.
+func ConstraintNames() []string {
+	names := make([]string, 0, len(constraints))
+	for n := range constraints {
+		names = append(names, n)
+	}
+	return names
+}

@@ -7,8 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"time"
 
 	"github.com/bazaarhq/bazaar/internal/market"
@@ -102,45 +100,4 @@ func (db *DB) SchemaVersion(ctx context.Context) (int64, error) {
 // one statement goes through inTx.
 func (db *DB) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return translate(pgx.BeginFunc(ctx, db.pool, fn))
-}
-
-// translate maps driver errors into market errors: no rows is ENOTFOUND,
-// constraint violations are EINVALID, an unreachable database is
-// EUNAVAILABLE. Anything else is wrapped as it is (EINTERNAL).
-func translate(err error) error {
-	if err == nil {
-		return nil
-	}
-	var me *market.Error
-	if errors.As(err, &me) {
-		return err // already said in market's words (a check inside a transaction)
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return market.Errorf(market.ENOTFOUND, "Not found.")
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch {
-		case pgErr.Code == "23514", pgErr.Code == "23502", pgErr.Code == "22001", pgErr.Code == "22P02", pgErr.Code == "22021":
-			return &market.Error{Code: market.EINVALID, Message: "The data breaks a rule: " + pgErr.ConstraintName}
-		case pgErr.Code == "23505":
-			return market.Errorf(market.ECONFLICT, "That already exists.")
-		case pgErr.Code == "40001", pgErr.Code == "40P01":
-			return market.Errorf(market.ECONFLICT, "Too many people are changing this at once. Please try again.")
-		case pgErr.Code[:2] == "08", pgErr.Code[:2] == "57": // connection exception, operator intervention (shutdown)
-			return fmt.Errorf("%w: %w", unavailable(), err)
-		}
-		return err
-	}
-	var connErr *pgconn.ConnectError
-	var netErr net.Error
-	if errors.As(err, &connErr) || errors.As(err, &netErr) || errors.Is(err, io.EOF) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded) || pgconn.SafeToRetry(err) {
-		return fmt.Errorf("%w: %w", unavailable(), err)
-	}
-	return err
-}
-
-func unavailable() *market.Error {
-	return market.Errorf(market.EUNAVAILABLE, "The service is briefly unavailable. Please try again in a moment.")
 }

@@ -37,30 +37,22 @@ type problem struct {
 // apiFieldNames renames domain fields to the API's names in messages.
 var apiFieldNames = map[string]string{"price": "price_cents"}
 
-// apiError writes err as application/problem+json.
-func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
-	code := status(err)
-	s.logError(r, code, err)
+// writeProblem writes f as an RFC 9457 application/problem+json body.
+func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, f failure) {
 	p := problem{
-		Type: "about:blank", Title: http.StatusText(code), Status: code,
-		Detail: market.ErrorMessage(err), Instance: r.URL.Path, RequestID: requestID(r.Context()),
+		Type: "about:blank", Title: http.StatusText(f.Status), Status: f.Status,
+		Detail: f.Message, Instance: r.URL.Path, RequestID: requestID(r.Context()),
 	}
-	if code == http.StatusRequestEntityTooLarge {
-		p.Detail = "The request body is larger than 1 MiB."
-	}
-	if fields := market.ErrorFields(err); len(fields) > 0 {
-		p.Errors = make(map[string]string, len(fields))
-		for k, v := range fields {
+	if len(f.Fields) > 0 {
+		p.Errors = make(map[string]string, len(f.Fields))
+		for k, v := range f.Fields {
 			if n, ok := apiFieldNames[k]; ok {
 				k = n
 			}
 			p.Errors[k] = v
 		}
 	}
-	if code == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "2")
-	}
-	s.writeJSON(w, code, "application/problem+json", p)
+	s.writeJSON(w, f.Status, "application/problem+json", p)
 }
 
 // writeJSON encodes v into a buffer, then writes it with status code.
@@ -144,7 +136,7 @@ func jsonKind(k reflect.Kind) string {
 }
 
 func (s *Server) apiNotFound(w http.ResponseWriter, r *http.Request) {
-	s.apiError(w, r, market.Errorf(market.ENOTFOUND, "No such API route: %s %s.", r.Method, r.URL.Path))
+	s.error(w, r, market.Errorf(market.ENOTFOUND, "No such API route: %s %s.", r.Method, r.URL.Path))
 }
 
 func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {

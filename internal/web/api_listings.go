@@ -70,12 +70,12 @@ func (s *Server) apiListListings(w http.ResponseWriter, r *http.Request) {
 		p.Add("after", "use either before or after, not both")
 	}
 	if err := p.Err(); err != nil {
-		s.apiError(w, r, err)
+		s.error(w, r, err)
 		return
 	}
 	page, err := s.db.Listings(r.Context(), f)
 	if err != nil {
-		s.apiError(w, r, err)
+		s.error(w, r, err)
 		return
 	}
 	out := apiListingPage{Listings: make([]apiListing, len(page.Listings))}
@@ -94,7 +94,7 @@ func (s *Server) apiListListings(w http.ResponseWriter, r *http.Request) {
 func (s *Server) apiCreateListing(w http.ResponseWriter, r *http.Request) {
 	var in apiListingInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		s.apiError(w, r, err)
+		s.error(w, r, err)
 		return
 	}
 	p := market.Problems{}
@@ -111,11 +111,11 @@ func (s *Server) apiCreateListing(w http.ResponseWriter, r *http.Request) {
 	in.patch().Apply(l)
 	l.ValidateInto(p)
 	if err := p.Err(); err != nil {
-		s.apiError(w, r, err)
+		s.error(w, r, err)
 		return
 	}
 	if err := s.db.CreateListing(r.Context(), l); err != nil {
-		s.apiError(w, r, err)
+		s.error(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/api/v1/listings/"+strconv.FormatInt(l.ID, 10))
@@ -129,7 +129,7 @@ func (s *Server) apiGetListing(w http.ResponseWriter, r *http.Request) {
 	}
 	l, err := s.db.Listing(r.Context(), id)
 	if err != nil {
-		s.apiError(w, r, err)
+		s.error(w, r, err)
 		return
 	}
 	s.writeJSON(w, http.StatusOK, "application/json", toAPIListing(l))
@@ -142,12 +142,12 @@ func (s *Server) apiUpdateListing(w http.ResponseWriter, r *http.Request) {
 	}
 	var in apiListingInput
 	if err := decodeJSON(w, r, &in); err != nil {
-		s.apiError(w, r, err)
+		s.error(w, r, err)
 		return
 	}
 	l, err := s.db.UpdateListing(r.Context(), id, in.patch())
 	if err != nil {
-		s.apiError(w, r, err)
+		s.error(w, r, err)
 		return
 	}
 	s.writeJSON(w, http.StatusOK, "application/json", toAPIListing(l))
@@ -159,7 +159,7 @@ func (s *Server) apiDeleteListing(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.db.DeleteListing(r.Context(), id); err != nil {
-		s.apiError(w, r, err)
+		s.error(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -170,7 +170,7 @@ func (s *Server) apiDeleteListing(w http.ResponseWriter, r *http.Request) {
 func (s *Server) apiListingID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	id, ok := pathID(r)
 	if !ok {
-		s.apiError(w, r, market.Errorf(market.ENOTFOUND, "Listing not found."))
+		s.error(w, r, market.Errorf(market.ENOTFOUND, "Listing not found."))
 	}
 	return id, ok
 }

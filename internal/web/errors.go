@@ -1,21 +1,64 @@
 package web
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 
 	"github.com/bazaarhq/bazaar/internal/market"
 )
 
-// status maps a market error code to an HTTP status. It is the only place
-// that does, for pages and API alike.
-func status(err error) int {
+// StatusClientClosedRequest is nginx's 499: the client went away before the
+// answer was ready. It is what logs and metrics record for such a request;
+// nobody is left to read it.
+const StatusClientClosedRequest = 499
+
+// failure is what a user is told about an error. describe makes it; the
+// HTML page and the problem+json body both render it.
+type failure struct {
+	Status  int
+	Message string
+	Fields  map[string]string
+}
+
+// describe is the one place that turns an error into a status and the words
+// a user sees, for pages and API alike. It logs the error once, at the level
+// its cause deserves, and sets the headers that go with the status.
+func (s *Server) describe(w http.ResponseWriter, r *http.Request, err error) failure {
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return http.StatusRequestEntityTooLarge
+	f := failure{Message: market.ErrorMessage(err), Fields: market.ErrorFields(err)}
+	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(r.Context().Err(), context.Canceled):
+		// The client hung up (its context is cancelled; a request timeout
+		// would be DeadlineExceeded): not our failure, and not an error to
+		// page anyone about.
+		s.logger.LogAttrs(r.Context(), slog.LevelInfo, "client closed the request",
+			slog.String("request_id", requestID(r.Context())), slog.String("err", err.Error()))
+		return failure{Status: StatusClientClosedRequest, Message: "The request was cancelled."}
+	case errors.As(err, &mbe):
+		f.Status, f.Message = http.StatusRequestEntityTooLarge, "The request body is larger than 1 MiB."
+	default:
+		f.Status = statusOf(market.ErrorCode(err))
 	}
-	switch market.ErrorCode(err) {
+	switch {
+	case f.Status >= 500:
+		s.logger.LogAttrs(r.Context(), slog.LevelError, "request failed",
+			slog.String("request_id", requestID(r.Context())), slog.Int("status", f.Status), slog.String("err", err.Error()))
+	default:
+		s.logger.LogAttrs(r.Context(), slog.LevelDebug, "request rejected",
+			slog.String("request_id", requestID(r.Context())), slog.Int("status", f.Status), slog.String("err", err.Error()))
+	}
+	if f.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "2")
+	}
+	return f
+}
+
+// statusOf maps a market error code to an HTTP status.
+func statusOf(code string) int {
+	switch code {
 	case market.EINVALID:
 		return http.StatusUnprocessableEntity
 	case market.ENOTFOUND:
@@ -39,33 +82,19 @@ type errorPage struct {
 	Message string
 }
 
-// error renders err as an HTML page with the right status. Internal errors
-// are logged (once, with the request id) and shown as a generic message.
+// error answers err: problem+json under /api/ (middleware such as
+// cross-origin protection and panic recovery reports through here for
+// every route), the error page elsewhere. A client that went away gets
+// nothing but its 499 in the log.
 func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
-	if strings.HasPrefix(r.URL.Path, "/api/") {
-		// Middleware (cross-origin protection, panics) reports through here
-		// for every route; API clients get problem+json.
-		s.apiError(w, r, err)
-		return
-	}
-	code := status(err)
-	msg := market.ErrorMessage(err)
-	if code == http.StatusRequestEntityTooLarge {
-		msg = "That request was too large."
-	}
-	s.logError(r, code, err)
-	if code == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "2")
-	}
-	s.render(w, r, code, "error.html", errorPage{layout: layout{Title: http.StatusText(code)}, Status: code, Message: msg})
-}
-
-func (s *Server) logError(r *http.Request, code int, err error) {
+	f := s.describe(w, r, err)
 	switch {
-	case code >= 500:
-		s.logger.Error("request failed", "request_id", requestID(r.Context()), "status", code, "err", err)
-	case code >= 400:
-		s.logger.Debug("request rejected", "request_id", requestID(r.Context()), "status", code, "err", err)
+	case f.Status == StatusClientClosedRequest:
+		w.WriteHeader(f.Status)
+	case strings.HasPrefix(r.URL.Path, "/api/"):
+		s.writeProblem(w, r, f)
+	default:
+		s.render(w, r, f.Status, "error.html", errorPage{layout: layout{Title: http.StatusText(f.Status)}, Status: f.Status, Message: f.Message})
 	}
 }
 

@@ -480,3 +480,60 @@ func waitMetrics(t *testing.T, ts *testServer, want ...string) string {
 		}
 	}
 }
+
+// TestClientAbortIsNotAServerError: a client that hangs up while its
+// request is at the database (its context cancelled) is logged at info as
+// an abort and counted as 499, never as a 500/503 or an ERROR line, so
+// nobody can inflate the error rate by hanging up.
+func TestClientAbortIsNotAServerError(t *testing.T) {
+	t.Parallel()
+	hangUp := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("X-Test-Hang-Up") == "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			ctx, cancel := context.WithCancel(r.Context())
+			cancel() // what net/http does when the client's connection closes
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+	logs := &logBuffer{}
+	ts := newTestServer(t, web.WithInnerMiddleware(hangUp), withLogs(logs))
+	l := ts.createAPI(t, lampJSON)
+	id := strconv.FormatInt(l.ID, 10)
+	for _, tt := range []struct{ method, path, body, route string }{
+		{"GET", "/", "", "GET /{$}"},
+		{"GET", "/listings/" + id, "", "GET /listings/{id}"},
+		{"POST", "/listings", validForm().Encode(), "POST /listings"},
+		{"GET", "/api/v1/listings", "", "GET /api/v1/listings"},
+		{"PATCH", "/api/v1/listings/" + id, `{"quantity":5}`, "PATCH /api/v1/listings/{id}"},
+	} {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			ct := "application/json"
+			if !strings.HasPrefix(tt.path, "/api/") {
+				ct = "application/x-www-form-urlencoded"
+			}
+			r := ts.do(t, tt.method, tt.path, strings.NewReader(tt.body), []string{"Content-Type", ct, "X-Test-Hang-Up", "1"})
+			if r.StatusCode != web.StatusClientClosedRequest {
+				t.Errorf("status = %d, want 499", r.StatusCode)
+			}
+			line := requestLog(t, logs, r.Header.Get("X-Request-ID"))
+			if line["status"] != float64(499) || line["level"] != "INFO" || line["route"] != tt.route {
+				t.Errorf("request log = %v, want status 499 at INFO on route %s", line, tt.route)
+			}
+			waitMetrics(t, ts, `bazaar_http_requests_total{code="499",method="`+tt.method+`",route="`+tt.route+`"} 1`)
+		})
+	}
+	for _, l := range logs.lines(t) {
+		if l["level"] == "ERROR" {
+			t.Errorf("a client abort was logged as an error: %v", l)
+		}
+	}
+	if got := decode[apiListing](t, ts.get(t, "/api/v1/listings/"+id)); got != l {
+		t.Errorf("an aborted PATCH changed the listing: %+v, was %+v", got, l)
+	}
+	if n := ts.count(t); n != 1 {
+		t.Errorf("count = %d, want 1: an aborted POST stored a listing", n)
+	}
+}

@@ -460,3 +460,20 @@ func TestFormRejectsControlCharacters(t *testing.T) {
 		t.Errorf("count = %d, want 0", n)
 	}
 }
+
+// TestTooLargeForm: the page says what the API says about a body over the
+// limit (both come from one function), and stores nothing.
+func TestTooLargeForm(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	form := validForm()
+	form.Set("description", strings.Repeat("d", 1<<20))
+	r := ts.postForm(t, "/listings", form)
+	wantPage(t, r, http.StatusRequestEntityTooLarge)
+	if !strings.Contains(r.body, "The request body is larger than 1 MiB.") {
+		t.Errorf("413 page does not say why:\n%s", r.body)
+	}
+	if n := ts.count(t); n != 0 {
+		t.Errorf("count = %d, want 0", n)
+	}
+}

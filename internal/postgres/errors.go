@@ -1,0 +1,102 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/bazaarhq/bazaar/internal/market"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// constraintError is what the violation of one named constraint means to
+// the person who caused it: a market code, the input field it concerns
+// ("" for none) and a message fit to show beside that field.
+type constraintError struct {
+	code, field, message string
+}
+
+// constraints is the one table from the schema's constraint names to what
+// their violations mean. The domain checks the same rules first, so a
+// check violation here means the two disagree; still, the user gets a
+// message beside the right field, never the constraint's name. Unique
+// constraints are how the database answers "that is taken", and each gets
+// its own answer (an email in use, a repeated idempotency key, ...).
+// TestEveryConstraintHasAnEntry fails for a constraint missing here, so a
+// migration that adds one must add its line.
+var constraints = map[string]constraintError{
+	"listings_pkey":              {market.ECONFLICT, "", "That listing already exists."},
+	"listings_name_check":        {market.EINVALID, "name", "Name must be 1 to 200 characters"},
+	"listings_description_check": {market.EINVALID, "description", "Description must be at most 5,000 characters"},
+	"listings_price_cents_check": {market.EINVALID, "price", "Price must be between 0.01 and 1,000,000.00"},
+	"listings_currency_check":    {market.EINVALID, "currency", "Currency must be a three-letter code such as USD"},
+	"listings_quantity_check":    {market.EINVALID, "quantity", "Quantity must be between 0 and 100,000"},
+}
+
+// translate maps a driver error into market's vocabulary, once, at the
+// store's edge:
+//   - no rows: ENOTFOUND;
+//   - a named constraint: its entry in the constraints table;
+//   - text the database cannot store (NUL, invalid encoding), a value of
+//     the wrong form: EINVALID without naming the column;
+//   - serialization failures and deadlocks: ECONFLICT, try again;
+//   - an unreachable, shutting-down or too slow database: EUNAVAILABLE;
+//   - a cancelled context (the client went away): the error as it is,
+//     still matching context.Canceled, for the web layer to log as an abort;
+//   - anything else, an unknown constraint included: the error as it is,
+//     which market reports as EINTERNAL (logged, shown generically).
+//
+// Market errors pass through unchanged, so translating twice is harmless.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var me *market.Error
+	if errors.As(err, &me) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return market.Errorf(market.ENOTFOUND, "Not found.")
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		if ce, ok := constraints[pgErr.ConstraintName]; ok && pgErr.ConstraintName != "" {
+			e := &market.Error{Code: ce.code, Message: ce.message}
+			if ce.code == market.EINVALID {
+				e.Message = "Please correct the highlighted fields."
+				if ce.field != "" {
+					e.Fields = map[string]string{ce.field: ce.message}
+				}
+			}
+			return fmt.Errorf("%w: %w", e, err)
+		}
+		switch {
+		case pgErr.Code == "22021": // character_not_in_repertoire: NUL or invalid UTF-8
+			return fmt.Errorf("%w: %w", market.Errorf(market.EINVALID, "Text must be valid UTF-8 without NUL characters."), err)
+		case pgErr.Code == "22001", pgErr.Code == "22P02", pgErr.Code == "22003": // too long, malformed, out of range
+			return fmt.Errorf("%w: %w", market.Errorf(market.EINVALID, "A value is too long or not of the right form."), err)
+		case pgErr.Code == "40001", pgErr.Code == "40P01":
+			return fmt.Errorf("%w: %w", market.Errorf(market.ECONFLICT, "Too many people are changing this at once. Please try again."), err)
+		case pgErr.Code[:2] == "08", pgErr.Code[:2] == "57": // connection exception, operator intervention (shutdown, statement timeout)
+			return fmt.Errorf("%w: %w", unavailable(), err)
+		}
+		return err
+	}
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	if errors.As(err, &connErr) || errors.As(err, &netErr) || errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded) || pgconn.SafeToRetry(err) {
+		return fmt.Errorf("%w: %w", unavailable(), err)
+	}
+	return err
+}
+
+func unavailable() *market.Error {
+	return market.Errorf(market.EUNAVAILABLE, "The service is briefly unavailable. Please try again in a moment.")
+}
