@@ -68,15 +68,15 @@ func TestParseCents(t *testing.T) {
 	}
 }
 
-// TestParseCentsDecimalComma: commas are dropped wherever they are, so a
-// seller who writes a decimal comma ("12,50", as most of Europe does) gets
-// a price a hundred times too high, silently.
+// TestParseCentsDecimalComma guards a fixed defect: commas were dropped
+// wherever they were, so a seller who wrote a decimal comma ("12,50", as
+// most of Europe does) got a price a hundred times too high, silently.
 func TestParseCentsDecimalComma(t *testing.T) {
 	t.Parallel()
 	for _, in := range []string{"12,50", "1,5", "1,00", "12.5,0", "1,0000"} {
 		if got, err := market.ParseCents(in); err == nil {
 			t.Errorf("ParseCents(%q) = %d (%s), want an error: a comma is only a thousands separator "+
-				"between groups of three digits before the point (money.go strips every comma).",
+				"between groups of three digits before the point.",
 				in, got, market.FormatCents(got))
 		}
 	}

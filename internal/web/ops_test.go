@@ -370,16 +370,17 @@ func TestStaticFiles(t *testing.T) {
 	}
 }
 
-// TestStaticDirectory: the {file...} wildcard also matches nothing at all.
+// TestStaticDirectory: the {file...} wildcard also matches nothing at all,
+// and such a request is a 404. (It used to reach http.ServeFileFS with an
+// empty name, which fails with fs.ErrInvalid: a plain-text 500.)
 func TestStaticDirectory(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	dir := strings.TrimSuffix(stylesheet(t, ts), "app.css")
 	for _, p := range []string{dir, "/static/old/"} {
 		if r := ts.get(t, p); r.StatusCode != http.StatusNotFound {
-			t.Errorf("GET %s -> %d %q; want 404. handleStatic passes an empty name to http.ServeFileFS, "+
-				"which fails with fs.ErrInvalid and answers a plain-text 500; it should answer "+
-				"s.handleNotFound when the file is empty or not fs.ValidPath.", p, r.StatusCode, strings.TrimSpace(r.body))
+			t.Errorf("GET %s -> %d %q; want 404: handleStatic answers s.handleNotFound for an empty "+
+				"or invalid file name rather than passing it to http.ServeFileFS.", p, r.StatusCode, strings.TrimSpace(r.body))
 		}
 	}
 }
