@@ -3,10 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -45,19 +46,19 @@ func (a *app) Stop(t testing.TB) error {
 	}
 }
 
-// startApp runs `bazaar serve` on a free loopback port against a fresh
-// migrated database, waits for /readyz with a deadline, and stops it when
-// the test ends. env overrides the environment.
+// startApp runs `bazaar serve` on 127.0.0.1:0 against a fresh migrated
+// database, learns the port it got from its "listening" log line, waits
+// for /readyz with a deadline, and stops it when the test ends. env
+// overrides the environment.
 func startApp(t testing.TB, env map[string]string) *app {
 	t.Helper()
 	dbURL := postgrestest.NewURL(t)
-	addr := freeAddr(t)
-	vars := map[string]string{"DATABASE_URL": dbURL, "BAZAAR_ADDR": addr, "BAZAAR_INSTANCE": "test"}
+	vars := map[string]string{"DATABASE_URL": dbURL, "BAZAAR_ADDR": "127.0.0.1:0", "BAZAAR_INSTANCE": "test"}
 	for k, v := range env {
 		vars[k] = v
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a := &app{URL: "http://" + addr, Addr: addr, DB: dbURL, logs: &syncBuffer{}, stop: cancel, done: make(chan error, 1)}
+	a := &app{DB: dbURL, logs: &syncBuffer{}, stop: cancel, done: make(chan error, 1)}
 	go func() {
 		a.done <- run(ctx, []string{"bazaar", "serve"}, func(k string) string { return vars[k] }, a.logs, a.logs)
 	}()
@@ -66,8 +67,35 @@ func startApp(t testing.TB, env map[string]string) *app {
 			t.Errorf("run returned %v\nlogs:\n%s", err, a.Logs())
 		}
 	})
+	a.Addr = listeningAddr(t, a.logs, 20*time.Second, a.done)
+	a.URL = "http://" + a.Addr
 	waitReady(t, a.URL+"/readyz", 20*time.Second, a.done)
 	return a
+}
+
+// listeningAddr waits for the server's "listening" log line and returns the
+// address it reports: the port the kernel gave it for :0.
+func listeningAddr(t testing.TB, logs *syncBuffer, timeout time.Duration, done chan error) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			var m struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &m) == nil && m.Msg == "listening" && m.Addr != "" {
+				return m.Addr
+			}
+		}
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("server exited before listening: %v\nlogs:\n%s", err, logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no \"listening\" log line within %s\nlogs:\n%s", timeout, logs)
+		}
+		time.Sleep(10 * time.Millisecond) // poll interval
+	}
 }
 
 // waitReady polls url until it answers 200, the server exits, or the deadline passes.
@@ -94,16 +122,6 @@ func waitReady(t testing.TB, url string, timeout time.Duration, done chan error)
 		}
 		time.Sleep(20 * time.Millisecond) // poll interval, not a readiness guess
 	}
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // noRedirect is a client that shows redirects instead of following them.
@@ -147,7 +165,7 @@ func TestServeRefusesOldSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out syncBuffer
-	env := map[string]string{"DATABASE_URL": url, "BAZAAR_ADDR": freeAddr(t)}
+	env := map[string]string{"DATABASE_URL": url, "BAZAAR_ADDR": "127.0.0.1:0"}
 	err := run(ctx, []string{"bazaar", "serve"}, func(k string) string { return env[k] }, &out, &out)
 	if err == nil || !strings.Contains(err.Error(), "bazaar migrate") {
 		t.Fatalf("serve on old schema: err = %v, want a message naming `bazaar migrate`", err)
@@ -216,10 +234,17 @@ func TestHealthcheckCommand(t *testing.T) {
 	if err := run(context.Background(), []string{"bazaar", "healthcheck"}, func(k string) string { return env[k] }, io.Discard, io.Discard); err != nil {
 		t.Errorf("healthcheck against a ready server: %v", err)
 	}
-	env["BAZAAR_ADDR"] = freeAddr(t)
+	// A server that is up but not ready (a draining replica, a database
+	// outage) must fail the check too.
+	unready := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "draining", http.StatusServiceUnavailable)
+	}))
+	defer unready.Close()
+	env["BAZAAR_ADDR"] = strings.TrimPrefix(unready.URL, "http://")
 	if err := run(context.Background(), []string{"bazaar", "healthcheck"}, func(k string) string { return env[k] }, io.Discard, io.Discard); err == nil {
-		t.Error("healthcheck against nothing succeeded")
+		t.Error("healthcheck against a server answering 503 succeeded")
 	}
+
 }
 
 func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {

@@ -14,140 +14,20 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bazaarhq/bazaar/internal/nginxtest"
 )
 
-// nginxTemplate is the file production uses, relative to this package.
-const nginxTemplate = "../../deploy/nginx/templates/default.conf.template"
-
-// nginxMainConf is the smallest main configuration that runs the rendered
-// template as the official image's nginx.conf does (inside `http {}`), but
-// in the foreground, unprivileged paths only, all state in dir.
-const nginxMainConf = `# written by cmd/bazaar/nginx_test.go
-daemon off;
-master_process off;
-pid "{{dir}}/nginx.pid";
-error_log stderr notice;
-events {
-    worker_connections 256;
-}
-http {
-    client_body_temp_path "{{dir}}/client_body";
-    proxy_temp_path "{{dir}}/proxy";
-    fastcgi_temp_path "{{dir}}/fastcgi";
-    uwsgi_temp_path "{{dir}}/uwsgi";
-    scgi_temp_path "{{dir}}/scgi";
-    access_log "{{dir}}/access.log";
-    include "{{dir}}/default.conf";
-}
-`
-
-// nginxProc is a running nginx started by runNginx.
-type nginxProc struct {
-	URL    string      // http://127.0.0.1:port
-	Addr   string      // 127.0.0.1:port
-	access *syncBuffer // nginx's stdout: the template's JSON access log
-	errors *syncBuffer // nginx's stderr: its error log
-}
-
 // startNginx runs nginx with the production template in front of upstream
-// (host:port, e.g. app.Addr) on a free loopback port, waits until /healthz
-// answers through it, stops it when the test ends and returns its base URL.
-// It skips the test when nginx is not installed (fails under
-// BAZAAR_REQUIRE_ALL=1).
+// (host:port, e.g. app.Addr) and returns its base URL (see nginxtest.New).
 func startNginx(t testing.TB, upstream string) (baseURL string) {
 	t.Helper()
-	return runNginx(t, upstream).URL
-}
-
-// nginxBinary finds nginx, or skips (or fails) the test loudly.
-func nginxBinary(t testing.TB) string {
-	t.Helper()
-	if p, err := exec.LookPath("nginx"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
-		return "/usr/sbin/nginx"
-	}
-	msg := "!!! nginx NOT FOUND (not in PATH nor /usr/sbin/nginx): the nginx integration tests did NOT run. " +
-		"Install nginx (apt-get install nginx-light) or set BAZAAR_REQUIRE_ALL=1 to make this a failure. !!!"
-	if os.Getenv("BAZAAR_REQUIRE_ALL") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-// renderNginxTemplate does what the official image's envsubst step does
-// with NGINX_PORT and BAZAAR_UPSTREAM defined: it replaces exactly those two
-// variables and leaves nginx's own ($host, $request_id, ...) alone.
-func renderNginxTemplate(t testing.TB, listen, upstream string) string {
-	t.Helper()
-	b, err := os.ReadFile(nginxTemplate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf := strings.NewReplacer("${NGINX_PORT}", listen, "${BAZAAR_UPSTREAM}", upstream).Replace(string(b))
-	if i := strings.Index(conf, "${"); i >= 0 {
-		// The image would leave it unreplaced too, and nginx would choke on it.
-		end := min(i+40, len(conf))
-		t.Fatalf("template uses a variable the deployment does not define: %q", conf[i:end])
-	}
-	return conf
-}
-
-func runNginx(t testing.TB, upstream string) *nginxProc {
-	t.Helper()
-	bin := nginxBinary(t)
-	dir := t.TempDir()
-	addr := freeAddr(t)
-	// Listening on 127.0.0.1:port rather than a bare port keeps the test
-	// off every other interface; `listen` takes either.
-	if err := os.WriteFile(filepath.Join(dir, "default.conf"), []byte(renderNginxTemplate(t, addr, upstream)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mainConf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(mainConf, []byte(strings.ReplaceAll(nginxMainConf, "{{dir}}", dir)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// -e stderr: Debian's nginx otherwise opens /var/log/nginx/error.log
-	// before it reads the configuration.
-	args := []string{"-e", "stderr", "-p", dir, "-c", mainConf}
-	if out, err := exec.Command(bin, append(args, "-t")...).CombinedOutput(); err != nil {
-		t.Fatalf("nginx -t: %v\n%s\nrendered template:\n%s", err, out, renderNginxTemplate(t, addr, upstream))
-	}
-
-	n := &nginxProc{URL: "http://" + addr, Addr: addr, access: &syncBuffer{}, errors: &syncBuffer{}}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout = n.access
-	cmd.Stderr = n.errors
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start nginx: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("nginx error log:\n%s\nnginx access log:\n%s", n.errors, n.access)
-		}
-	})
-	waitReady(t, n.URL+"/healthz", 10*time.Second, done)
-	return n
+	return nginxtest.New(t, upstream, nginxtest.Options{}).URL
 }
 
 // createListingAPI creates a listing straight on the app (not through
@@ -296,7 +176,7 @@ var hex32 = regexp.MustCompile(`^[0-9a-f]{32}$`)
 // request reaching the capturing handler had exactly one.
 func TestNginxForwardsHeadersOnce(t *testing.T) {
 	up := newCaptureUpstream(t)
-	n := runNginx(t, strings.TrimPrefix(up.URL, "http://"))
+	n := nginxtest.New(t, strings.TrimPrefix(up.URL, "http://"), nginxtest.Options{})
 
 	tests := []struct {
 		name     string
@@ -391,7 +271,7 @@ func TestNginxReusesUpstreamConnections(t *testing.T) {
 // to the app's log, so one id finds every line about it.
 func TestNginxRequestIDReachesLogs(t *testing.T) {
 	a := startApp(t, nil)
-	n := runNginx(t, a.Addr)
+	n := nginxtest.New(t, a.Addr, nginxtest.Options{})
 
 	resp, err := noRedirect.Get(n.URL + "/listings/new")
 	if err != nil {
@@ -409,7 +289,7 @@ func TestNginxRequestIDReachesLogs(t *testing.T) {
 	var appLine, nginxLine map[string]any
 	waitFor(t, 5*time.Second, func() bool {
 		appLine = findLogLine(a.Logs(), id)
-		nginxLine = findLogLine(n.access.String(), id)
+		nginxLine = findLogLine(n.AccessLog(), id)
 		return appLine != nil && nginxLine != nil
 	})
 	if appLine["path"] != "/listings/new" || appLine["status"] != float64(200) {

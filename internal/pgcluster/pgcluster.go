@@ -1,14 +1,19 @@
 // Package pgcluster starts a private PostgreSQL cluster from the machine's
-// server binaries: a throwaway one for tests, and a persistent one under
-// .data/ for `make run`. It is the single implementation of "start a
-// PostgreSQL for me" that both use.
+// server binaries: a throwaway one for tests and the bench, and a persistent
+// one under .data/ for `make run`. It is the single implementation of "start
+// a PostgreSQL for me" that all of them use.
+//
+// A cluster listens on a Unix socket in its own directory and on no TCP
+// port. Choosing a free TCP port means closing it before the server binds
+// it, and test packages running in parallel then race for the same port;
+// a socket in a private directory cannot collide with anything.
 package pgcluster
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -28,8 +33,10 @@ var ErrNoPostgres = errors.New("no PostgreSQL server binaries found (looked for 
 
 // Options configure a cluster.
 type Options struct {
-	// Dir holds the cluster (Dir/pgdata) and its log (Dir/postgres.log).
-	// It is created when missing and reused when it already holds a cluster.
+	// Dir holds the cluster (Dir/pgdata), its log (Dir/postgres.log) and
+	// its socket (Dir/.s.PGSQL.5432). It is created when missing and reused
+	// when it already holds a cluster. A socket path is limited to 107
+	// bytes, so Dir must be at most 93 bytes long once made absolute.
 	Dir string
 	// Durable keeps fsync on. Tests turn it off for speed.
 	Durable bool
@@ -37,17 +44,34 @@ type Options struct {
 	Timeout time.Duration
 }
 
-// Cluster is a running PostgreSQL server on 127.0.0.1.
+// Cluster is a running PostgreSQL server listening on a Unix socket in Dir.
 type Cluster struct {
 	Dir  string
-	Port int
 	cmd  *exec.Cmd // nil when we reused a server started by another process
 	done chan error
 }
 
-// URL returns a connection string for database db as the superuser postgres.
+// port names the socket file (.s.PGSQL.5432); no TCP port is opened. It is
+// the default, so URLs need not mention it.
+const port = 5432
+
+// maxSocketPath is the room in sockaddr_un.sun_path, less its NUL.
+const maxSocketPath = 107
+
+// URL returns a connection string for database db as the superuser postgres,
+// through the socket: postgres://postgres@/db?host=/dir&sslmode=disable.
 func (c *Cluster) URL(db string) string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.Port, db)
+	return socketURL(c.Dir, db)
+}
+
+func socketURL(dir, db string) string {
+	u := url.URL{
+		Scheme:   "postgres",
+		User:     url.User("postgres"),
+		Path:     "/" + db,
+		RawQuery: "host=" + strings.ReplaceAll(url.QueryEscape(dir), "%2F", "/") + "&sslmode=disable", // slashes stay readable: psql takes the URL as printed
+	}
+	return u.String()
 }
 
 // Start initialises the cluster in opts.Dir if needed and starts it, or
@@ -70,6 +94,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		return nil, err
 	}
 	data := filepath.Join(dir, "pgdata")
+	if sock := filepath.Join(dir, ".s.PGSQL."+strconv.Itoa(port)); len(sock) > maxSocketPath {
+		return nil, fmt.Errorf("cluster directory %s is too long for a Unix socket path (%s is %d bytes, at most %d fit): choose a shorter directory", dir, sock, len(sock), maxSocketPath)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -84,8 +111,8 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 	}
 
-	if port, ok := running(ctx, data); ok {
-		return &Cluster{Dir: dir, Port: port}, nil
+	if running(ctx, dir) {
+		return &Cluster{Dir: dir}, nil
 	}
 
 	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
@@ -97,10 +124,6 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 	}
 
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
 	logPath := filepath.Join(dir, "postgres.log")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -108,8 +131,8 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	defer logf.Close()
 	args := []string{"-D", data, "-p", strconv.Itoa(port),
-		"-c", "listen_addresses=127.0.0.1",
-		"-c", "unix_socket_directories=",
+		"-c", "listen_addresses=",
+		"-c", "unix_socket_directories=" + dir,
 		"-c", "max_connections=200",
 	}
 	if !opts.Durable {
@@ -124,7 +147,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
-	c := &Cluster{Dir: dir, Port: port, cmd: cmd, done: make(chan error, 1)}
+	c := &Cluster{Dir: dir, cmd: cmd, done: make(chan error, 1)}
 	go func() { c.done <- cmd.Wait() }()
 
 	if err := c.waitReady(ctx, opts.Timeout); err != nil {
@@ -174,28 +197,20 @@ func (c *Cluster) Stop() error {
 	return nil
 }
 
-// running reports the port of a live server already using data, if any.
-func running(ctx context.Context, data string) (int, bool) {
-	b, err := os.ReadFile(filepath.Join(data, "postmaster.pid"))
-	if err != nil {
-		return 0, false
-	}
-	lines := strings.Split(string(b), "\n")
-	if len(lines) < 4 {
-		return 0, false
-	}
-	port, err := strconv.Atoi(strings.TrimSpace(lines[3]))
-	if err != nil {
-		return 0, false
+// running reports whether a live server already answers on dir's socket
+// (one started by an earlier `make run`, or by a test in this process).
+func running(ctx context.Context, dir string) bool {
+	if _, err := os.Stat(filepath.Join(dir, "pgdata", "postmaster.pid")); err != nil {
+		return false
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port))
+	conn, err := pgx.Connect(ctx, socketURL(dir, "postgres"))
 	if err != nil {
-		return 0, false
+		return false
 	}
 	conn.Close(ctx)
-	return port, true
+	return true
 }
 
 // findBin locates the directory holding initdb and postgres: on PATH, else
@@ -233,15 +248,6 @@ func credential() (*syscall.Credential, error) {
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func lastLines(s string, n int) string {

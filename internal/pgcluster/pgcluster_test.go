@@ -43,7 +43,9 @@ func TestFindBinPrefersNewestVersion(t *testing.T) {
 }
 
 // TestStartReusesRunningCluster: a second Start on the same directory
-// finds the server the first one started instead of starting another.
+// finds the server the first one started instead of starting another, and
+// that server listens on its socket only, on no TCP port another test
+// package could race for.
 func TestStartReusesRunningCluster(t *testing.T) {
 	dir, err := os.MkdirTemp("", "pgcluster-test-")
 	if err != nil {
@@ -60,16 +62,33 @@ func TestStartReusesRunningCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if second.Port != first.Port {
-		t.Errorf("second Start on port %d, first on %d: want reuse", second.Port, first.Port)
+	if second.cmd != nil {
+		t.Errorf("second Start started a server of its own: want reuse")
 	}
 	conn, err := pgx.Connect(ctx, second.URL("postgres"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	var one int
-	if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil || one != 1 {
-		t.Fatalf("SELECT 1 = %d, %v", one, err)
+	var listen, sockets string
+	if err := conn.QueryRow(ctx, "SELECT current_setting('listen_addresses'), current_setting('unix_socket_directories')").Scan(&listen, &sockets); err != nil {
+		t.Fatal(err)
+	}
+	if listen != "" || sockets != first.Dir {
+		t.Errorf("listen_addresses = %q, unix_socket_directories = %q; want no TCP and the socket in %s", listen, sockets, first.Dir)
+	}
+	if host := conn.Config().Host; host != first.Dir {
+		t.Errorf("URL %s connects to %q, want the socket directory %s", second.URL("postgres"), host, first.Dir)
+	}
+}
+
+func TestStartRefusesDirTooLongForSocket(t *testing.T) {
+	if _, err := findBin("/usr/lib/postgresql/*/bin/initdb"); err != nil {
+		t.Skip(err)
+	}
+	dir := filepath.Join(t.TempDir(), strings.Repeat("d", 100))
+	_, err := Start(context.Background(), Options{Dir: dir})
+	if err == nil || !strings.Contains(err.Error(), "too long for a Unix socket") {
+		t.Fatalf("Start in a %d-byte directory: err = %v, want a message about the socket path", len(dir), err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"regexp"
@@ -261,16 +260,11 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 }
 
-// deadDB returns a store pointed at a port nothing listens on.
+// deadDB returns a store pointed at a socket directory nothing listens in
+// (a closed TCP port could be taken by another test package meanwhile).
 func deadDB(t *testing.T) *postgres.DB {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	db, err := postgres.Open(context.Background(), "postgres://bazaar:x@"+addr+"/bazaar?sslmode=disable",
+	db, err := postgres.Open(context.Background(), "postgres://bazaar:x@/bazaar?sslmode=disable&host="+t.TempDir(),
 		postgres.Options{ConnectTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,11 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"net"
+	"net/url"
 	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/fstest"
@@ -72,10 +76,21 @@ func run(m *testing.M) (int, error) {
 	return m.Run(), nil
 }
 
-// URL returns a connection string for database db on the test server.
+// URL returns a connection string for database db on the test server: over
+// its Unix socket (host=/dir) for the throwaway cluster, over TCP for a
+// TEST_DATABASE_URL that names a host.
 func URL(db string) string {
 	c := server
-	return fmt.Sprintf("postgres://%s:%s@%s:%d/%s?sslmode=disable", c.User, c.Password, c.Host, c.Port, db)
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(c.User, c.Password), Path: "/" + db}
+	q := url.Values{"sslmode": {"disable"}}
+	if strings.HasPrefix(c.Host, "/") {
+		q.Set("host", c.Host)
+		q.Set("port", strconv.Itoa(int(c.Port)))
+	} else {
+		u.Host = net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port)))
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // NewURL creates a fresh migrated database for t, dropped when t ends, and

@@ -1,0 +1,54 @@
+package nginxtest
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestNginxProxiesOnItsOwnPort: nginx runs the production template in
+// front of the upstream, on the port this process bound for it (it says so
+// in its error log: it adopted the inherited socket rather than binding a
+// port someone else might have taken meanwhile).
+func TestNginxProxiesOnItsOwnPort(t *testing.T) {
+	for _, workers := range []int{0, 2} {
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, "upstream saw "+r.URL.Path)
+		}))
+		t.Cleanup(up.Close)
+		n := New(t, strings.TrimPrefix(up.URL, "http://"), Options{Workers: workers})
+		resp, err := http.Get(n.URL + "/probe")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(b) != "upstream saw /probe" || resp.Header.Get("X-Request-ID") == "" {
+			t.Errorf("workers=%d: GET /probe through nginx: %s %q, X-Request-ID %q", workers, resp.Status, b, resp.Header.Get("X-Request-ID"))
+		}
+		if !strings.Contains(n.ErrorLog(), "using inherited sockets") {
+			t.Errorf("workers=%d: nginx did not adopt the socket we bound:\n%s", workers, n.ErrorLog())
+		}
+		// nginx writes the line after the response, so wait for it.
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(n.AccessLog(), `"uri":"/probe"`) {
+			if time.Now().After(deadline) {
+				t.Fatalf("workers=%d: access log has no line for /probe:\n%s", workers, n.AccessLog())
+			}
+			time.Sleep(10 * time.Millisecond) // poll interval
+		}
+	}
+}
+
+func TestRenderRefusesUnknownVariables(t *testing.T) {
+	got, err := Render("listen ${NGINX_PORT}; server ${BAZAAR_UPSTREAM}; set $x $host;", "127.0.0.1:1", "app:8080")
+	if err != nil || got != "listen 127.0.0.1:1; server app:8080; set $x $host;" {
+		t.Errorf("Render = %q, %v", got, err)
+	}
+	if _, err := Render("listen ${NGINX_PORT}; root ${NGINX_ROOT};", "1", "2"); err == nil || !strings.Contains(err.Error(), "NGINX_ROOT") {
+		t.Errorf("Render with an undefined variable: err = %v", err)
+	}
+}
