@@ -1,6 +1,7 @@
 package market
 
 import (
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -31,48 +32,77 @@ type Listing struct {
 func (l *Listing) InStock() bool { return l.Quantity > 0 }
 
 // Validate checks every rule of a listing and returns an EINVALID *Error with
-// a message per field, or nil. Name and description are trimmed first.
+// a message per field, or nil. Name and description are trimmed first. It
+// is the store's last check before a write; input from people and clients
+// goes through ListingInput first, which applies the same rules.
 func (l *Listing) Validate() error {
 	p := Problems{}
 	l.ValidateInto(p)
 	return p.Err()
 }
 
-// ValidateInto adds l's problems to p, so callers that found parse errors first
-// (a price that is not a number) can report everything in one response.
+// ValidateInto adds l's problems to p, keyed by the domain's field names
+// (name, description, price, currency, quantity).
 func (l *Listing) ValidateInto(p Problems) {
-	l.Name = strings.TrimSpace(l.Name)
-	l.Description = strings.TrimSpace(l.Description)
-	switch n := utf8.RuneCountInString(l.Name); {
-	case n == 0:
-		p.Add("name", "Name is required")
-	case n > MaxNameLen:
-		p.Add("name", "Name must be at most 200 characters")
-	}
-	if !utf8.ValidString(l.Name) {
-		p.Add("name", "Name must be valid UTF-8 text")
-	} else if hasControl(l.Name, false) {
-		p.Add("name", "Name must not contain control characters")
-	}
-	if utf8.RuneCountInString(l.Description) > MaxDescriptionLen {
-		p.Add("description", "Description must be at most 5,000 characters")
-	}
-	if !utf8.ValidString(l.Description) {
-		p.Add("description", "Description must be valid UTF-8 text")
-	} else if hasControl(l.Description, true) {
-		p.Add("description", "Description must not contain control characters")
-	}
+	l.Name = checkName(p, "name", l.Name)
+	l.Description = checkDescription(p, "description", l.Description)
 	if l.Price.Currency == "" {
 		l.Price.Currency = DefaultCurrency
 	}
-	if !ValidCurrency(l.Price.Currency) {
-		p.Add("currency", "Currency must be a three-letter code such as USD")
+	checkCurrency(p, "currency", l.Price.Currency)
+	checkPrice(p, "price", l.Price.Cents)
+	checkQuantity(p, "quantity", l.Quantity)
+}
+
+// The rules, one function per field. Each trims or normalises what it
+// checks, returns the value to store, and reports under key, so that a
+// form's "price" and the API's "price_cents" get the same rule and the
+// same words.
+
+func checkName(p Problems, key, s string) string {
+	s = strings.TrimSpace(s)
+	switch n := utf8.RuneCountInString(s); {
+	case n == 0:
+		p.Add(key, "Name is required")
+	case n > MaxNameLen:
+		p.Add(key, "Name must be at most 200 characters")
 	}
-	if l.Price.Cents < MinPriceCents || l.Price.Cents > MaxPriceCents {
-		p.Add("price", "Price must be between 0.01 and 1,000,000.00")
+	if !utf8.ValidString(s) {
+		p.Add(key, "Name must be valid UTF-8 text")
+	} else if hasControl(s, false) {
+		p.Add(key, "Name must not contain control characters")
 	}
-	if l.Quantity < 0 || l.Quantity > MaxQuantity {
-		p.Add("quantity", "Quantity must be between 0 and 100,000")
+	return s
+}
+
+func checkDescription(p Problems, key, s string) string {
+	s = strings.TrimSpace(s)
+	if utf8.RuneCountInString(s) > MaxDescriptionLen {
+		p.Add(key, "Description must be at most 5,000 characters")
+	}
+	if !utf8.ValidString(s) {
+		p.Add(key, "Description must be valid UTF-8 text")
+	} else if hasControl(s, true) {
+		p.Add(key, "Description must not contain control characters")
+	}
+	return s
+}
+
+func checkCurrency(p Problems, key, code string) {
+	if !ValidCurrency(code) {
+		p.Add(key, "Currency must be a three-letter code such as USD")
+	}
+}
+
+func checkPrice(p Problems, key string, cents int64) {
+	if cents < MinPriceCents || cents > MaxPriceCents {
+		p.Add(key, "Price must be between 0.01 and 1,000,000.00")
+	}
+}
+
+func checkQuantity(p Problems, key string, q int) {
+	if q < 0 || q > MaxQuantity {
+		p.Add(key, "Quantity must be between 0 and 100,000")
 	}
 }
 
@@ -89,6 +119,114 @@ func hasControl(s string, multiline bool) bool {
 	}
 	return false
 }
+
+// ListingInput is a listing as it was submitted, before any rule: each
+// field as text, nil when it was not sent. The HTML form and the JSON API
+// only convert their types into it and render what comes back; the rules
+// and their messages live here, once. Problems are keyed by the input's
+// own field names, so each surface can show them beside its fields.
+type ListingInput struct {
+	Name        *string
+	Description *string
+	// Price is an amount as a person types it, in the currency's main unit
+	// ("12.50", "1,000"): the form's "price" field.
+	Price *string
+	// PriceCents is the amount in minor units ("1250"), as the API's
+	// "price_cents" carries it. Set Price or PriceCents, not both.
+	PriceCents *string
+	// Currency is an ISO 4217 code; "" means DefaultCurrency.
+	Currency *string
+	Quantity *string
+}
+
+// NewListing applies the rules for a new listing, in which name, price and
+// quantity are required, and returns it ready to store.
+func (in ListingInput) NewListing() (*Listing, error) {
+	p := Problems{}
+	if in.Name == nil {
+		p.Add("name", "Name is required")
+	}
+	if in.Price == nil && in.PriceCents == nil {
+		p.Add("price_cents", "Price is required")
+	}
+	if in.Quantity == nil {
+		p.Add("quantity", "Quantity is required")
+	}
+	patch := in.check(p)
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	l := &Listing{Price: Money{Currency: DefaultCurrency}}
+	patch.Apply(l)
+	return l, nil
+}
+
+// Patch applies the rules to the fields that were sent and returns the
+// change to make. Every field it returns is valid on its own; the store
+// checks the whole listing again once the change is applied.
+func (in ListingInput) Patch() (ListingPatch, error) {
+	p := Problems{}
+	patch := in.check(p)
+	if err := p.Err(); err != nil {
+		return ListingPatch{}, err
+	}
+	return patch, nil
+}
+
+func (in ListingInput) check(p Problems) ListingPatch {
+	var out ListingPatch
+	if in.Name != nil {
+		out.Name = ptr(checkName(p, "name", *in.Name))
+	}
+	if in.Description != nil {
+		out.Description = ptr(checkDescription(p, "description", *in.Description))
+	}
+	if in.Currency != nil {
+		cur := strings.TrimSpace(*in.Currency)
+		if cur == "" {
+			cur = DefaultCurrency
+		}
+		checkCurrency(p, "currency", cur)
+		out.Currency = &cur
+	}
+	if in.Price != nil {
+		switch s := strings.TrimSpace(*in.Price); {
+		case s == "":
+			p.Add("price", "Price is required")
+		default:
+			if c, err := ParseCents(s); err != nil {
+				p.Add("price", err.Error())
+			} else {
+				checkPrice(p, "price", c)
+				out.PriceCents = &c
+			}
+		}
+	}
+	if in.PriceCents != nil {
+		if c, err := strconv.ParseInt(strings.TrimSpace(*in.PriceCents), 10, 64); err != nil {
+			p.Add("price_cents", "Price must be a whole number of cents")
+		} else {
+			checkPrice(p, "price_cents", c)
+			out.PriceCents = &c
+		}
+	}
+	if in.Quantity != nil {
+		switch s := strings.TrimSpace(*in.Quantity); {
+		case s == "":
+			p.Add("quantity", "Quantity is required")
+		default:
+			if q, err := strconv.Atoi(s); err != nil {
+				p.Add("quantity", "Quantity must be a whole number between 0 and 100,000")
+			} else {
+				checkQuantity(p, "quantity", q)
+				out.Quantity = &q
+			}
+		}
+	}
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }
 
 // ListingPatch is a partial update; nil fields are left alone.
 type ListingPatch struct {

@@ -124,3 +124,67 @@ func TestListingPatchApply(t *testing.T) {
 		t.Errorf("after second Apply = %+v", l)
 	}
 }
+
+func str(s string) *string { return &s }
+
+func TestListingInputNewListing(t *testing.T) {
+	t.Parallel()
+	valid := func() market.ListingInput {
+		return market.ListingInput{Name: str(" Lamp "), Description: str(" Brass "), Price: str("12.50"), Quantity: str("2")}
+	}
+	l, err := valid().NewListing()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := market.Listing{Name: "Lamp", Description: "Brass", Price: market.Money{Cents: 1250, Currency: "USD"}, Quantity: 2}
+	if *l != want {
+		t.Errorf("NewListing = %+v, want %+v", *l, want)
+	}
+	for _, tt := range []struct {
+		name   string
+		change func(*market.ListingInput)
+		fields map[string]string
+	}{
+		{"nothing sent", func(in *market.ListingInput) { *in = market.ListingInput{} },
+			map[string]string{"name": "Name is required", "price_cents": "Price is required", "quantity": "Quantity is required"}},
+		{"form fields empty", func(in *market.ListingInput) { in.Name, in.Price, in.Quantity = str(""), str(" "), str("") },
+			map[string]string{"name": "Name is required", "price": "Price is required", "quantity": "Quantity is required"}},
+		{"price text", func(in *market.ListingInput) { in.Price = str("12,50") }, map[string]string{"price": "Price must be an amount such as 12.50"}},
+		{"price zero", func(in *market.ListingInput) { in.Price = str("0") }, map[string]string{"price": "Price must be between 0.01 and 1,000,000.00"}},
+		{"price_cents zero", func(in *market.ListingInput) { in.Price, in.PriceCents = nil, str("0") },
+			map[string]string{"price_cents": "Price must be between 0.01 and 1,000,000.00"}},
+		{"quantity text", func(in *market.ListingInput) { in.Quantity = str("1.5") },
+			map[string]string{"quantity": "Quantity must be a whole number between 0 and 100,000"}},
+		{"quantity range", func(in *market.ListingInput) { in.Quantity = str("100001") }, map[string]string{"quantity": "Quantity must be between 0 and 100,000"}},
+		{"currency", func(in *market.ListingInput) { in.Currency = str("usd") }, map[string]string{"currency": "Currency must be a three-letter code such as USD"}},
+		{"name control", func(in *market.ListingInput) { in.Name = str("a\x00b") }, map[string]string{"name": "Name must not contain control characters"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := valid()
+			tt.change(&in)
+			l, err := in.NewListing()
+			if l != nil || !maps.Equal(market.ErrorFields(err), tt.fields) {
+				t.Errorf("NewListing = %+v, fields %v; want nil and %v", l, market.ErrorFields(err), tt.fields)
+			}
+		})
+	}
+}
+
+func TestListingInputPatch(t *testing.T) {
+	t.Parallel()
+	p, err := market.ListingInput{Quantity: str(" 0 "), Currency: str("")}.Patch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Name != nil || p.Description != nil || p.PriceCents != nil || *p.Quantity != 0 || *p.Currency != "USD" {
+		t.Errorf("patch = %+v", p)
+	}
+	if p, err := (market.ListingInput{}).Patch(); err != nil || p != (market.ListingPatch{}) {
+		t.Errorf("empty input: %+v, %v; want an empty patch", p, err)
+	}
+	_, err = market.ListingInput{Name: str(" "), PriceCents: str("100000001")}.Patch()
+	want := map[string]string{"name": "Name is required", "price_cents": "Price must be between 0.01 and 1,000,000.00"}
+	if !maps.Equal(market.ErrorFields(err), want) {
+		t.Errorf("fields = %v, want %v", market.ErrorFields(err), want)
+	}
+}

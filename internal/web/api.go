@@ -34,9 +34,6 @@ type problem struct {
 	RequestID string `json:"request_id,omitempty"`
 }
 
-// apiFieldNames renames domain fields to the API's names in messages.
-var apiFieldNames = map[string]string{"price": "price_cents"}
-
 // writeProblem writes f as an RFC 9457 application/problem+json body.
 func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, f failure) {
 	p := problem{
@@ -44,13 +41,7 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, f failure)
 		Detail: f.Message, Instance: r.URL.Path, RequestID: requestID(r.Context()),
 	}
 	if len(f.Fields) > 0 {
-		p.Errors = make(map[string]string, len(f.Fields))
-		for k, v := range f.Fields {
-			if n, ok := apiFieldNames[k]; ok {
-				k = n
-			}
-			p.Errors[k] = v
-		}
+		p.Errors = f.Fields
 	}
 	s.writeJSON(w, f.Status, "application/problem+json", p)
 }

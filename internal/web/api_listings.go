@@ -44,8 +44,19 @@ type apiListingInput struct {
 	Quantity    *int    `json:"quantity"`
 }
 
-func (in apiListingInput) patch() market.ListingPatch {
-	return market.ListingPatch{Name: in.Name, Description: in.Description, PriceCents: in.PriceCents, Currency: in.Currency, Quantity: in.Quantity}
+// input converts the JSON types into the domain's input; the rules are
+// market's.
+func (in apiListingInput) input() market.ListingInput {
+	out := market.ListingInput{Name: in.Name, Description: in.Description, Currency: in.Currency}
+	if in.PriceCents != nil {
+		v := strconv.FormatInt(*in.PriceCents, 10)
+		out.PriceCents = &v
+	}
+	if in.Quantity != nil {
+		v := strconv.Itoa(*in.Quantity)
+		out.Quantity = &v
+	}
+	return out
 }
 
 func (s *Server) apiListListings(w http.ResponseWriter, r *http.Request) {
@@ -97,24 +108,11 @@ func (s *Server) apiCreateListing(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	p := market.Problems{}
-	if in.Name == nil {
-		p.Add("name", "Name is required")
+	l, err := in.input().NewListing()
+	if err == nil {
+		err = s.db.CreateListing(r.Context(), l)
 	}
-	if in.PriceCents == nil {
-		p.Add("price", "price_cents is required")
-	}
-	if in.Quantity == nil {
-		p.Add("quantity", "Quantity is required")
-	}
-	l := &market.Listing{Price: market.Money{Currency: market.DefaultCurrency}}
-	in.patch().Apply(l)
-	l.ValidateInto(p)
-	if err := p.Err(); err != nil {
-		s.error(w, r, err)
-		return
-	}
-	if err := s.db.CreateListing(r.Context(), l); err != nil {
+	if err != nil {
 		s.error(w, r, err)
 		return
 	}
@@ -145,7 +143,11 @@ func (s *Server) apiUpdateListing(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	l, err := s.db.UpdateListing(r.Context(), id, in.patch())
+	patch, err := in.input().Patch()
+	var l *market.Listing
+	if err == nil {
+		l, err = s.db.UpdateListing(r.Context(), id, patch)
+	}
 	if err != nil {
 		s.error(w, r, err)
 		return

@@ -27,18 +27,36 @@ type listingPage struct {
 	Listing *market.Listing
 }
 
-// listingForm is the sell/edit form as the user typed it, with a message per
-// field when it is re-shown.
+// listingForm is the sell/edit form: where it posts, the values in its
+// fields (the listing's, or what the user typed) and a message per field
+// when it is shown again. newListingForm fills it from data, never from the
+// request's URL.
 type listingForm struct {
 	layout
-	Action      string
-	Editing     bool
-	ID          int64
+	// Action is where the form posts: /listings, or the listing's own URL.
+	Action  string
+	Editing bool
+	ID      int64
+	// Currency is the currency the price is in: the listing's own when
+	// editing, the default for a new listing.
+	Currency    string
 	Name        string
 	Description string
 	Price       string
 	Quantity    string
 	Errors      map[string]string
+}
+
+// newListingForm returns the sell form (l == nil) or the edit form of l,
+// holding l's current values.
+func newListingForm(l *market.Listing) listingForm {
+	if l == nil {
+		return listingForm{Action: "/listings", Currency: market.DefaultCurrency, Quantity: "1"}
+	}
+	return listingForm{
+		Action: "/listings/" + strconv.FormatInt(l.ID, 10), Editing: true, ID: l.ID, Currency: l.Price.Currency,
+		Name: l.Name, Description: l.Description, Price: market.FormatCents(l.Price.Cents), Quantity: strconv.Itoa(l.Quantity),
+	}
 }
 
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
@@ -61,17 +79,23 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleListingNew(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, "form.html", listingForm{layout: s.layout(w, r, "Sell an item"), Action: "/listings", Quantity: "1"})
+	form := newListingForm(nil)
+	form.layout = s.layout(w, r, "Sell an item")
+	s.render(w, r, http.StatusOK, "form.html", form)
 }
 
 func (s *Server) handleListingCreate(w http.ResponseWriter, r *http.Request) {
-	form, l, ok := s.parseListingForm(w, r)
+	form := newListingForm(nil)
+	in, ok := s.readListingForm(w, r, &form)
 	if !ok {
 		return
 	}
-	form.Action = "/listings"
-	if err := s.db.CreateListing(r.Context(), l); err != nil {
-		s.formError(w, r, form, "Sell an item", err)
+	l, err := in.NewListing()
+	if err == nil {
+		err = s.db.CreateListing(r.Context(), l)
+	}
+	if err != nil {
+		s.formError(w, r, form, err)
 		return
 	}
 	s.setFlash(w, "created")
@@ -91,32 +115,34 @@ func (s *Server) handleListingEdit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.render(w, r, http.StatusOK, "form.html", listingForm{
-		layout: s.layout(w, r, "Edit "+l.Name), Action: "/listings/" + strconv.FormatInt(l.ID, 10), Editing: true, ID: l.ID,
-		Name: l.Name, Description: l.Description, Price: market.FormatCents(l.Price.Cents), Quantity: strconv.Itoa(l.Quantity),
-	})
+	form := newListingForm(l)
+	form.layout = s.layout(w, r, "Edit "+l.Name)
+	s.render(w, r, http.StatusOK, "form.html", form)
 }
 
+// handleListingUpdate saves the edit form. The listing is loaded first, so
+// an unknown id is a 404 whatever the body holds, and the form shown again
+// belongs to that listing (its action, its currency).
 func (s *Server) handleListingUpdate(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(r)
-	if !ok {
-		s.handleNotFound(w, r)
-		return
-	}
-	form, l, ok := s.parseListingForm(w, r)
+	l, ok := s.listing(w, r)
 	if !ok {
 		return
 	}
-	form.Action, form.Editing, form.ID = "/listings/"+strconv.FormatInt(id, 10), true, id
-	_, err := s.db.UpdateListing(r.Context(), id, market.ListingPatch{
-		Name: &l.Name, Description: &l.Description, PriceCents: &l.Price.Cents, Quantity: &l.Quantity,
-	})
+	form := newListingForm(l)
+	in, ok := s.readListingForm(w, r, &form)
+	if !ok {
+		return
+	}
+	patch, err := in.Patch()
+	if err == nil {
+		_, err = s.db.UpdateListing(r.Context(), l.ID, patch)
+	}
 	if err != nil {
-		s.formError(w, r, form, "Edit listing", err)
+		s.formError(w, r, form, err)
 		return
 	}
 	s.setFlash(w, "saved")
-	http.Redirect(w, r, "/listings/"+strconv.FormatInt(id, 10), http.StatusSeeOther)
+	http.Redirect(w, r, form.Action, http.StatusSeeOther)
 }
 
 func (s *Server) handleListingDelete(w http.ResponseWriter, r *http.Request) {
@@ -133,57 +159,28 @@ func (s *Server) handleListingDelete(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
-// parseListingForm reads the sell/edit form. Text that is not a number is
-// reported beside its field together with every other rule the input
-// breaks, so the user fixes everything in one go. On a parse failure it has
-// already answered and returns ok=false.
-func (s *Server) parseListingForm(w http.ResponseWriter, r *http.Request) (listingForm, *market.Listing, bool) {
+// readListingForm reads the sell/edit form's fields into form (to show them
+// again as typed) and into a market.ListingInput (to apply the rules). On a
+// body that cannot be read it has answered and returns ok=false.
+func (s *Server) readListingForm(w http.ResponseWriter, r *http.Request, form *listingForm) (market.ListingInput, bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		s.error(w, r, formParseError(err))
-		return listingForm{}, nil, false
+		return market.ListingInput{}, false
 	}
-	form := listingForm{
-		Name:        r.PostForm.Get("name"),
-		Description: r.PostForm.Get("description"),
-		Price:       strings.TrimSpace(r.PostForm.Get("price")),
-		Quantity:    strings.TrimSpace(r.PostForm.Get("quantity")),
-	}
-	p := market.Problems{}
-	l := &market.Listing{Name: form.Name, Description: form.Description, Price: market.Money{Currency: market.DefaultCurrency}}
-	if form.Price == "" {
-		p.Add("price", "Price is required")
-	} else if c, err := market.ParseCents(form.Price); err != nil {
-		p.Add("price", err.Error())
-	} else {
-		l.Price.Cents = c
-	}
-	if form.Quantity == "" {
-		p.Add("quantity", "Quantity is required")
-	} else if q, err := strconv.Atoi(form.Quantity); err != nil {
-		p.Add("quantity", "Quantity must be a whole number between 0 and 100,000")
-	} else {
-		l.Quantity = q
-	}
-	l.ValidateInto(p)
-	if err := p.Err(); err != nil {
-		form.Errors = market.ErrorFields(err)
-		form.layout = s.layout(w, r, "Check your listing")
-		form.Action = r.URL.Path
-		form.Editing = r.URL.Path != "/listings"
-		form.ID, _ = pathID(r)
-		s.render(w, r, http.StatusUnprocessableEntity, "form.html", form)
-		return form, nil, false
-	}
-	return form, l, true
+	form.Name = r.PostForm.Get("name")
+	form.Description = r.PostForm.Get("description")
+	form.Price = strings.TrimSpace(r.PostForm.Get("price"))
+	form.Quantity = strings.TrimSpace(r.PostForm.Get("quantity"))
+	return market.ListingInput{Name: &form.Name, Description: &form.Description, Price: &form.Price, Quantity: &form.Quantity}, true
 }
 
-// formError re-shows the form for a validation error the store found, and
-// renders any other error as an error page.
-func (s *Server) formError(w http.ResponseWriter, r *http.Request, form listingForm, title string, err error) {
+// formError shows the form again, with 422 and a message beside each field,
+// for input that breaks a rule; any other error gets the error page.
+func (s *Server) formError(w http.ResponseWriter, r *http.Request, form listingForm, err error) {
 	if fields := market.ErrorFields(err); market.ErrorCode(err) == market.EINVALID && len(fields) > 0 {
 		form.Errors = fields
-		form.layout = s.layout(w, r, title)
+		form.layout = s.layout(w, r, "Check your listing")
 		s.render(w, r, http.StatusUnprocessableEntity, "form.html", form)
 		return
 	}

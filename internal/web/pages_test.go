@@ -268,6 +268,7 @@ func TestListingNotFound(t *testing.T) {
 		{"GET", "/listings/999999/edit"},
 		{"GET", "/listings/abc/edit"},
 		{"POST", "/listings/999999"},
+		{"POST", "/listings/999999?invalid"},
 		{"POST", "/listings/abc"},
 		{"POST", "/listings/999999/delete"},
 		{"POST", "/listings/abc/delete"},
@@ -279,7 +280,10 @@ func TestListingNotFound(t *testing.T) {
 	} {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
 			var r *response
-			if tt.method == "POST" {
+			if path, invalid := strings.CutSuffix(tt.path, "?invalid"); invalid {
+				// An unknown listing is a 404 before its form is judged.
+				r = ts.postForm(t, path, url.Values{"name": {""}, "price": {"x"}})
+			} else if tt.method == "POST" {
 				r = ts.postForm(t, tt.path, validForm())
 			} else {
 				r = ts.get(t, tt.path)
@@ -476,5 +480,68 @@ func TestTooLargeForm(t *testing.T) {
 	}
 	if n := ts.count(t); n != 0 {
 		t.Errorf("count = %d, want 0", n)
+	}
+}
+
+// TestFormAndAPIShareRules: one input breaks the same rule through the form
+// and through the API, and both say the same words beside the field.
+func TestFormAndAPIShareRules(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	for _, tt := range []struct {
+		name             string
+		formField, value string
+		apiField, json   string
+	}{
+		{"name empty", "name", " ", "name", `{"name":" ","price_cents":100,"quantity":1}`},
+		{"name long", "name", strings.Repeat("n", 201), "name", `{"name":"` + strings.Repeat("n", 201) + `","price_cents":100,"quantity":1}`},
+		{"name control", "name", "a\x1bb", "name", `{"name":"a\u001bb","price_cents":100,"quantity":1}`},
+		{"description long", "description", strings.Repeat("d", 5001), "description", `{"name":"x","description":"` + strings.Repeat("d", 5001) + `","price_cents":100,"quantity":1}`},
+		{"price zero", "price", "0", "price_cents", `{"name":"x","price_cents":0,"quantity":1}`},
+		{"price too high", "price", "1000000.01", "price_cents", `{"name":"x","price_cents":100000001,"quantity":1}`},
+		{"quantity negative", "quantity", "-1", "quantity", `{"name":"x","price_cents":100,"quantity":-1}`},
+		{"quantity too high", "quantity", "100001", "quantity", `{"name":"x","price_cents":100,"quantity":100001}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			form := validForm()
+			form.Set(tt.formField, tt.value)
+			page := ts.postForm(t, "/listings", form)
+			wantPage(t, page, http.StatusUnprocessableEntity)
+			p := wantProblem(t, ts.api(t, "POST", "/api/v1/listings", tt.json), http.StatusUnprocessableEntity)
+			msg := p.Errors[tt.apiField]
+			if msg == "" || len(p.Errors) != 1 {
+				t.Fatalf("API errors = %v, want one message for %s", p.Errors, tt.apiField)
+			}
+			wantFieldError(t, page.body, tt.formField, msg)
+		})
+	}
+	if n := ts.count(t); n != 0 {
+		t.Errorf("count = %d, want 0", n)
+	}
+}
+
+// TestEditFormBelongsToItsListing: the edit form names the listing's own
+// currency and posts to the listing, also when shown again with errors.
+func TestEditFormBelongsToItsListing(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	l := ts.createAPI(t, `{"name":"Teapot","price_cents":1250,"quantity":1,"currency":"EUR"}`)
+	path := "/listings/" + strconv.FormatInt(l.ID, 10)
+	r := ts.get(t, path+"/edit")
+	wantPage(t, r, http.StatusOK)
+	bad := validForm()
+	bad.Set("quantity", "-1")
+	again := ts.postForm(t, path, bad)
+	wantPage(t, again, http.StatusUnprocessableEntity)
+	for name, body := range map[string]string{"edit form": r.body, "edit form with errors": again.body} {
+		if !strings.Contains(body, `<label for="price">Price (EUR)</label>`) || strings.Contains(body, "USD") {
+			t.Errorf("%s does not name the listing's currency EUR (or names USD)", name)
+		}
+		if !strings.Contains(body, `action="`+path+`"`) {
+			t.Errorf("%s does not post to %s", name, path)
+		}
+	}
+	if r := ts.get(t, "/listings/new"); !strings.Contains(r.body, `<label for="price">Price (USD)</label>`) {
+		t.Error("the sell form does not name the default currency")
 	}
 }
