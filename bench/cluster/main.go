@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -41,7 +42,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	if *dir == "" || fs.NArg() == 0 {
-		return fmt.Errorf("usage: cluster -dir DIR [-durable] DBNAME...")
+		return errors.New("usage: cluster -dir DIR [-durable] DBNAME [DBNAME ...]")
 	}
 	c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: *dir, Durable: *durable, Timeout: 60 * time.Second})
 	if err != nil {
@@ -54,12 +55,12 @@ func run(ctx context.Context, args []string) error {
 	}
 	for _, name := range fs.Args() {
 		if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-			conn.Close(ctx)
+			_ = conn.Close(ctx)
 			return fmt.Errorf("create database %s: %w", name, err)
 		}
 		fmt.Printf("url %s %s\n", name, c.URL(name))
 	}
-	conn.Close(ctx)
+	_ = conn.Close(ctx)
 	fmt.Println("ready")
 	<-ctx.Done()
 	return nil

@@ -45,7 +45,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 	}
 	cfg.MaxConns = 20 // the app's default (cmd/bazaar/config.go)
 	if v := getenv("BAZAAR_DB_MAX_CONNS"); v != "" {
-		n, err := strconv.Atoi(v)
+		n, err := strconv.ParseInt(v, 10, 32)
 		if err != nil || n < 1 {
 			return fmt.Errorf("BAZAAR_DB_MAX_CONNS: %q", v)
 		}

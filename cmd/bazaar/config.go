@@ -70,11 +70,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.DrainDelay = duration(getenv, "BAZAAR_DRAIN_DELAY", 0, bad)
 	c.RequestTimeout = duration(getenv, "BAZAAR_REQUEST_TIMEOUT", 10*time.Second, bad)
 	if v := getenv("BAZAAR_DB_MAX_CONNS"); v != "" {
-		n, err := strconv.Atoi(v)
+		// ParseInt's bit size keeps the int32 conversion exact even before the range check.
+		n, err := strconv.ParseInt(v, 10, 32)
 		if err != nil || n < 1 || n > 1000 {
 			bad("BAZAAR_DB_MAX_CONNS", "must be a whole number from 1 to 1000, got %q", v)
+		} else {
+			c.DBMaxConns = int32(n)
 		}
-		c.DBMaxConns = int32(n)
 	} else {
 		c.DBMaxConns = 20
 	}

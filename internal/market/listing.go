@@ -195,7 +195,7 @@ func (in ListingInput) check(p Problems) ListingPatch {
 			p.Add("price", "Price is required")
 		default:
 			if c, err := ParseCents(s); err != nil {
-				p.Add("price", err.Error())
+				p.Add("price", ErrorMessage(err))
 			} else {
 				checkPrice(p, "price", c)
 				out.PriceCents = &c

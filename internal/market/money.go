@@ -36,15 +36,22 @@ func FormatCents(c int64) string {
 // errPriceFormat is the message for text that is not a decimal amount.
 const errPriceFormat = "Price must be an amount such as 12.50"
 
+// invalidPrice is ParseCents's error: EINVALID, because the text came from
+// a person, with a message fit to show beside the price field.
+func invalidPrice(format string, args ...any) error {
+	return Errorf(EINVALID, format, args...)
+}
+
 // ParseCents parses a decimal amount typed by a person ("12.5", "12.50",
 // "1,000.00", "$3") into minor units. It rejects more than two decimal places,
 // signs other than a leading minus, exponents and anything else that is not
-// plainly an amount, rather than guessing.
+// plainly an amount, rather than guessing. Its errors are EINVALID; show
+// them with ErrorMessage.
 func ParseCents(s string) (int64, error) {
 	s = strings.TrimSpace(s)
 	s = strings.TrimPrefix(s, "$")
 	if s == "" {
-		return 0, fmt.Errorf("%s", errPriceFormat)
+		return 0, invalidPrice(errPriceFormat)
 	}
 	neg := false
 	if s[0] == '-' {
@@ -55,21 +62,21 @@ func ParseCents(s string) (int64, error) {
 		// A comma is a thousands separator only: "1,000.00". Anything else
 		// ("12,50", a decimal comma) is refused rather than read as 1250.
 		if !thousands(whole) {
-			return 0, fmt.Errorf("%s", errPriceFormat)
+			return 0, invalidPrice(errPriceFormat)
 		}
 		whole = strings.ReplaceAll(whole, ",", "")
 	}
 	if whole == "" && (!hasDot || frac == "") {
-		return 0, fmt.Errorf("%s", errPriceFormat)
+		return 0, invalidPrice(errPriceFormat)
 	}
 	if !digits(whole) || !digits(frac) {
-		return 0, fmt.Errorf("%s", errPriceFormat)
+		return 0, invalidPrice(errPriceFormat)
 	}
 	if len(frac) > 2 {
-		return 0, fmt.Errorf("Price can have at most two decimal places")
+		return 0, invalidPrice("Price can have at most two decimal places")
 	}
 	if len(whole) > 12 { // far beyond any valid price; avoids overflow
-		return 0, fmt.Errorf("Price must be between %s and %s", FormatCents(MinPriceCents), formatBound(MaxPriceCents))
+		return 0, invalidPrice("Price must be between %s and %s", FormatCents(MinPriceCents), formatBound(MaxPriceCents))
 	}
 	for len(frac) < 2 {
 		frac += "0"

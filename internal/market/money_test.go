@@ -62,8 +62,8 @@ func TestParseCents(t *testing.T) {
 		got, err := market.ParseCents(tt.in)
 		if err == nil {
 			t.Errorf("ParseCents(%q) = %d, want an error", tt.in, got)
-		} else if err.Error() != tt.msg {
-			t.Errorf("ParseCents(%q) error = %q, want %q", tt.in, err, tt.msg)
+		} else if code, msg := market.ErrorCode(err), market.ErrorMessage(err); code != market.EINVALID || msg != tt.msg {
+			t.Errorf("ParseCents(%q) error = %s %q, want %s %q", tt.in, code, msg, market.EINVALID, tt.msg)
 		}
 	}
 }

@@ -126,7 +126,7 @@ func Start(ctx context.Context, upstream string, opts Options) (_ *Nginx, err er
 	}
 	defer func() {
 		if err != nil && n.ownDir {
-			os.RemoveAll(n.Dir)
+			_ = os.RemoveAll(n.Dir)
 		}
 	}()
 
@@ -192,7 +192,7 @@ func Start(ctx context.Context, upstream string, opts Options) (_ *Nginx, err er
 	n.done = make(chan error, 1)
 	go func() { n.done <- n.cmd.Wait() }()
 	if err := n.waitReady(ctx, opts.Timeout); err != nil {
-		n.Stop()
+		_ = n.Stop()
 		return nil, fmt.Errorf("%w\n--- nginx error log ---\n%s", err, n.ErrorLog())
 	}
 	return n, nil
@@ -214,7 +214,7 @@ func (n *Nginx) waitReady(ctx context.Context, timeout time.Duration) error {
 		}
 		resp, err := client.Do(req)
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.Header.Get("X-Request-ID") != "" { // the template's, so ours
 				return nil
 			}
@@ -276,7 +276,7 @@ func (n *Nginx) Stop() error {
 		n.done <- err
 	}
 	if n.ownDir {
-		os.RemoveAll(n.Dir)
+		_ = os.RemoveAll(n.Dir)
 	}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && exit.Sys().(syscall.WaitStatus).Signaled() {

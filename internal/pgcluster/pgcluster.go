@@ -151,7 +151,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	go func() { c.done <- cmd.Wait() }()
 
 	if err := c.waitReady(ctx, opts.Timeout); err != nil {
-		c.Stop()
+		_ = c.Stop()
 		tail, _ := os.ReadFile(logPath)
 		return nil, fmt.Errorf("%w\n--- %s ---\n%s", err, logPath, lastLines(string(tail), 20))
 	}
@@ -168,7 +168,7 @@ func (c *Cluster) waitReady(ctx context.Context, timeout time.Duration) error {
 	for {
 		conn, err := pgx.Connect(ctx, c.URL("postgres"))
 		if err == nil {
-			conn.Close(ctx)
+			_ = conn.Close(ctx)
 			return nil
 		}
 		select {
@@ -209,7 +209,7 @@ func running(ctx context.Context, dir string) bool {
 	if err != nil {
 		return false
 	}
-	conn.Close(ctx)
+	_ = conn.Close(ctx)
 	return true
 }
 
@@ -245,8 +245,14 @@ func credential() (*syscall.Credential, error) {
 	if err != nil {
 		return nil, fmt.Errorf("running as root, PostgreSQL must run as the postgres user, which does not exist: %w", err)
 	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("postgres user: uid %q: %w", u.Uid, err)
+	}
+	gid, err := strconv.ParseUint(u.Gid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("postgres user: gid %q: %w", u.Gid, err)
+	}
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
