@@ -126,10 +126,6 @@ func jsonKind(k reflect.Kind) string {
 	return "an object"
 }
 
-func (s *Server) apiNotFound(w http.ResponseWriter, r *http.Request) {
-	s.error(w, r, market.Errorf(market.ENOTFOUND, "No such API route: %s %s.", r.Method, r.URL.Path))
-}
-
 func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/yaml")
 	_, _ = w.Write(openapiYAML)

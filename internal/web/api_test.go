@@ -230,7 +230,7 @@ func TestAPIErrors(t *testing.T) {
 		{"delete malformed id", "DELETE", "/api/v1/listings/1.0", "-", "", 404, nil, ""},
 		{"unknown route", "GET", "/api/v1/whatever", "-", "", 404, nil, "No such API route"},
 		{"unknown version", "GET", "/api/v2/listings", "-", "", 404, nil, ""},
-		{"unsupported method", "PUT", "/api/v1/listings", "", valid, 404, nil, ""},
+		{"unsupported method", "PUT", "/api/v1/listings", "", valid, 405, nil, "GET, HEAD, POST"},
 		{"nested unknown", "GET", "/api/v1/listings/1/photos", "-", "", 404, nil, ""},
 	}
 	for _, tt := range tests {

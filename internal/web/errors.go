@@ -28,6 +28,7 @@ type failure struct {
 // its cause deserves, and sets the headers that go with the status.
 func (s *Server) describe(w http.ResponseWriter, r *http.Request, err error) failure {
 	var mbe *http.MaxBytesError
+	var mna *methodNotAllowed
 	f := failure{Message: market.ErrorMessage(err), Fields: market.ErrorFields(err)}
 	switch {
 	case errors.Is(err, context.Canceled) || errors.Is(r.Context().Err(), context.Canceled):
@@ -37,6 +38,9 @@ func (s *Server) describe(w http.ResponseWriter, r *http.Request, err error) fai
 		s.logger.LogAttrs(r.Context(), slog.LevelInfo, "client closed the request",
 			slog.String("request_id", requestID(r.Context())), slog.String("err", err.Error()))
 		return failure{Status: StatusClientClosedRequest, Message: "The request was cancelled."}
+	case errors.As(err, &mna):
+		w.Header().Set("Allow", strings.Join(mna.allow, ", "))
+		f.Status, f.Message = http.StatusMethodNotAllowed, mna.Error()
 	case errors.As(err, &mbe):
 		f.Status, f.Message = http.StatusRequestEntityTooLarge, "The request body is larger than 1 MiB."
 	default:
@@ -73,6 +77,17 @@ func statusOf(code string) int {
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
+}
+
+// methodNotAllowed is a request for a known path with a method it does not
+// have.
+type methodNotAllowed struct {
+	method string
+	allow  []string
+}
+
+func (e *methodNotAllowed) Error() string {
+	return "This address does not support " + e.method + "; it supports " + strings.Join(e.allow, ", ") + "."
 }
 
 // errorPage is the data of the error page.

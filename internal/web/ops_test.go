@@ -144,12 +144,12 @@ func TestSafeMethodsChangeNothing(t *testing.T) {
 		method, path string
 		status       int
 	}{
-		{"GET", "/listings/" + id + "/delete", http.StatusNotFound},
-		{"HEAD", "/listings/" + id + "/delete", http.StatusNotFound},
-		{"GET", "/listings?name=x&price=1&quantity=1", http.StatusNotFound},
+		{"GET", "/listings/" + id + "/delete", http.StatusMethodNotAllowed},
+		{"HEAD", "/listings/" + id + "/delete", http.StatusMethodNotAllowed},
+		{"GET", "/listings?name=x&price=1&quantity=1", http.StatusMethodNotAllowed},
 		{"GET", "/listings/" + id + "?name=x&price=1&quantity=1", http.StatusOK},
 		{"GET", "/api/v1/listings/" + id + "?quantity=0", http.StatusOK},
-		{"OPTIONS", "/api/v1/listings/" + id, http.StatusNotFound},
+		{"OPTIONS", "/api/v1/listings/" + id, http.StatusMethodNotAllowed},
 		{"HEAD", "/api/v1/listings/" + id, http.StatusOK},
 	} {
 		r := ts.do(t, tt.method, tt.path, nil, nil)
@@ -530,5 +530,80 @@ func TestClientAbortIsNotAServerError(t *testing.T) {
 	}
 	if n := ts.count(t); n != 1 {
 		t.Errorf("count = %d, want 1: an aborted POST stored a listing", n)
+	}
+}
+
+// TestMetricsLabelsAreAFixedSet: methods a client makes up are counted as
+// OTHER and unknown paths as one "unmatched" route, so a flood of random
+// methods and paths adds no series to /metrics. (A probe grew /metrics from
+// 43 KB to 855 KB with 200 random 4,000-character methods.)
+func TestMetricsLabelsAreAFixedSet(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ts.do(t, "FIRST", "/", nil, nil)
+	ts.get(t, "/first/unknown/path")
+	waitMetrics(t, ts, `method="OTHER"`, `route="unmatched"`)
+	before := waitMetrics(t, ts, `route="GET /metrics"`) // the series of /metrics itself, too
+	series := func(body string) int {
+		return strings.Count(body, "bazaar_http_requests_total{")
+	}
+	for i := range 50 {
+		method := "X" + strings.Repeat(strconv.Itoa(i), 200)
+		if r := ts.do(t, method, "/", nil, nil); r.StatusCode < 400 {
+			t.Errorf("made-up method %.10s…: status %d", method, r.StatusCode)
+		}
+		ts.get(t, "/random/"+strconv.Itoa(i)+strings.Repeat("p", 100))
+	}
+	after := waitMetrics(t, ts, `method="OTHER"`)
+	if series(after) != series(before) {
+		t.Errorf("random methods and paths added series: %d before, %d after", series(before), series(after))
+	}
+	for _, leaked := range []string{"X0000", "FIRST", "/random/", "/first/"} {
+		if strings.Contains(after, leaked) {
+			t.Errorf("metrics hold a client's text %q", leaked)
+		}
+	}
+}
+
+// TestMethodNotAllowed: a known path with a method it does not have is a
+// 405 naming the methods it has, as a page or as problem+json; an unknown
+// path stays a 404.
+func TestMethodNotAllowed(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	id := strconv.FormatInt(ts.createAPI(t, lampJSON).ID, 10)
+	for _, tt := range []struct {
+		method, path, allow string
+		api                 bool
+	}{
+		{"PUT", "/api/v1/listings", "GET, HEAD, POST", true},
+		{"DELETE", "/api/v1/listings", "GET, HEAD, POST", true},
+		{"POST", "/api/v1/listings/" + id, "GET, HEAD, PATCH, DELETE", true},
+		{"PUT", "/api/v1/listings/" + id, "GET, HEAD, PATCH, DELETE", true},
+		{"POST", "/api/v1/openapi.yaml", "GET, HEAD", true},
+		{"DELETE", "/listings/" + id, "GET, HEAD, POST", false},
+		{"GET", "/listings/" + id + "/delete", "POST", false},
+		{"GET", "/listings", "POST", false},
+		{"POST", "/", "GET, HEAD", false},
+	} {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			r := ts.do(t, tt.method, tt.path, strings.NewReader("{}"), []string{"Content-Type", "application/json"})
+			if tt.api {
+				wantProblem(t, r, http.StatusMethodNotAllowed)
+			} else {
+				wantPage(t, r, http.StatusMethodNotAllowed)
+			}
+			if got := r.Header.Get("Allow"); got != tt.allow {
+				t.Errorf("Allow = %q, want %q", got, tt.allow)
+			}
+		})
+	}
+	for _, path := range []string{"/api/v1/nope", "/nope", "/listings/" + id + "/photos"} {
+		if r := ts.do(t, "PUT", path, nil, nil); r.StatusCode != http.StatusNotFound || r.Header.Get("Allow") != "" {
+			t.Errorf("PUT %s: %d, Allow %q; want a 404 without Allow", path, r.StatusCode, r.Header.Get("Allow"))
+		}
+	}
+	if n := ts.count(t); n != 1 {
+		t.Errorf("count = %d, want 1", n)
 	}
 }

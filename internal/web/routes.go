@@ -2,6 +2,9 @@ package web
 
 import (
 	"net/http"
+	"strings"
+
+	"github.com/bazaarhq/bazaar/internal/market"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -12,7 +15,7 @@ import (
 // from panics; security headers; cross-origin protection for every
 // unsafe method; and a deadline for the request's work.
 func (s *Server) routes() http.Handler {
-	mux := router{http.NewServeMux()}
+	mux := router{ServeMux: http.NewServeMux(), s: s}
 	// HTML pages.
 	mux.HandleFunc("GET /{$}", s.handleHome)
 	mux.HandleFunc("GET /listings/new", s.handleListingNew)
@@ -30,16 +33,16 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("PATCH /api/v1/listings/{id}", s.apiUpdateListing)
 	mux.HandleFunc("DELETE /api/v1/listings/{id}", s.apiDeleteListing)
 	mux.HandleFunc("GET /api/v1/openapi.yaml", s.handleOpenAPI)
-	mux.HandleFunc("/api/", s.apiNotFound)
 
 	// Operations.
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 
-	mux.HandleFunc("/", s.handleNotFound)
-
-	var h http.Handler = mux.ServeMux
+	// No catch-all pattern: it would match every method of every path and
+	// hide the mux's knowledge of which methods a path has. Requests no
+	// pattern matches are answered by router.ServeHTTP (404 or 405).
+	var h http.Handler = mux
 	if s.innerMiddleware != nil {
 		h = s.innerMiddleware(h)
 	}
@@ -57,7 +60,40 @@ func (s *Server) routes() http.Handler {
 // it arrives whatever middleware sits in between and however often they
 // replace the request (r.WithContext makes a new *http.Request, and
 // ServeMux sets Pattern only on the one it was handed).
-type router struct{ *http.ServeMux }
+type router struct {
+	*http.ServeMux
+	s *Server
+}
+
+// probeMethods are the methods a 405's Allow header can name.
+var probeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// ServeHTTP serves a request with the route it matches. One that matches no
+// route gets a 405 with an Allow header when its path is a route's with
+// other methods, else a 404, as a page or (under /api/) problem+json; both
+// count under the route "unmatched".
+func (rt router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := rt.Handler(r); pattern != "" {
+		rt.ServeMux.ServeHTTP(w, r)
+		return
+	}
+	var allow []string
+	probe := *r
+	for _, m := range probeMethods {
+		probe.Method = m
+		if _, pattern := rt.Handler(&probe); pattern != "" && m != r.Method {
+			allow = append(allow, m)
+		}
+	}
+	switch {
+	case len(allow) > 0:
+		rt.s.error(w, r, &methodNotAllowed{method: r.Method, allow: allow})
+	case strings.HasPrefix(r.URL.Path, "/api/"):
+		rt.s.error(w, r, market.Errorf(market.ENOTFOUND, "No such API route: %s %s.", r.Method, r.URL.Path))
+	default:
+		rt.s.handleNotFound(w, r)
+	}
+}
 
 // Handle registers h for pattern.
 func (rt router) Handle(pattern string, h http.Handler) {
