@@ -98,7 +98,15 @@ func (db *DB) Listings(ctx context.Context, f market.ListingFilter) (*market.Lis
 	case f.After > 0:
 		page.PrevAfter, page.NextBefore = first, last
 	case f.Before > 0:
-		page.PrevAfter = first
+		// A cursor beyond the newest listing (?before=<huge>) gives the
+		// first page: no "Previous" when nothing is newer than it.
+		var newer bool
+		if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM listings WHERE id > $1)`, first).Scan(&newer); err != nil {
+			return nil, translate(err)
+		}
+		if newer {
+			page.PrevAfter = first
+		}
 		if more {
 			page.NextBefore = last
 		}

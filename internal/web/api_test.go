@@ -107,6 +107,9 @@ func TestAPIList(t *testing.T) {
 	if p := page("?limit=100"); len(p.Listings) != 5 {
 		t.Errorf("limit=100: %d listings", len(p.Listings))
 	}
+	if p := page("?limit=2&before=999999999"); !eq(gotIDs(p), gotIDs(p1)) || p.PrevAfter != nil {
+		t.Errorf("before beyond the newest = %v prev %v, want page 1 without prev_after", gotIDs(p), p.PrevAfter)
+	}
 }
 
 func TestAPIPatch(t *testing.T) {
@@ -225,6 +228,10 @@ func TestAPIErrors(t *testing.T) {
 		{"before and after", "GET", "/api/v1/listings?before=5&after=2", "-", "", 422, []string{"after"}, ""},
 		{"get malformed id", "GET", "/api/v1/listings/abc", "-", "", 404, nil, ""},
 		{"get zero id", "GET", "/api/v1/listings/0", "-", "", 404, nil, ""},
+		{"get id with a plus", "GET", "/api/v1/listings/+1", "-", "", 404, nil, ""},
+		{"get id with a leading zero", "GET", "/api/v1/listings/01", "-", "", 404, nil, ""},
+		{"patch id with a leading zero", "PATCH", "/api/v1/listings/01", "", `{"quantity":1}`, 404, nil, ""},
+		{"before with a leading zero", "GET", "/api/v1/listings?before=01", "-", "", 422, []string{"before"}, ""},
 		{"get unknown id", "GET", "/api/v1/listings/999999", "-", "", 404, nil, ""},
 		{"patch malformed id", "PATCH", "/api/v1/listings/-1", "", `{"quantity":1}`, 404, nil, ""},
 		{"delete malformed id", "DELETE", "/api/v1/listings/1.0", "-", "", 404, nil, ""},

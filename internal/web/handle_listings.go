@@ -210,20 +210,28 @@ func (s *Server) listing(w http.ResponseWriter, r *http.Request) (*market.Listin
 	return l, true
 }
 
-// pathID parses the {id} path segment: a positive integer, nothing else.
+// pathID parses the {id} path segment: a positive integer in its canonical
+// form, so each listing has one URL (/listings/+1 and /listings/001 name
+// nothing).
 func pathID(r *http.Request) (int64, bool) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	return id, err == nil && id > 0
+	return canonicalID(r.PathValue("id"))
 }
 
-// cursor parses an optional positive integer query parameter.
+// cursor parses an optional positive integer query parameter, also in
+// canonical form only.
 func cursor(r *http.Request, name string) (int64, bool) {
 	v := r.URL.Query().Get(name)
 	if v == "" {
 		return 0, true
 	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	return n, err == nil && n > 0
+	return canonicalID(v)
+}
+
+// canonicalID accepts the decimal form strconv.FormatInt writes for a
+// positive int64 and nothing else: no sign, no leading zeros, no spaces.
+func canonicalID(s string) (int64, bool) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil && n > 0 && strconv.FormatInt(n, 10) == s
 }
 
 // layout builds the shared page data, taking the flash message once.

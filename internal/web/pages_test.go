@@ -259,12 +259,24 @@ func TestDeleteListing(t *testing.T) {
 func TestListingNotFound(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
+	// Listing 1 exists, so its non-canonical URLs are 404 for their form alone.
+	if id := ts.createForm(t, validForm()); id != 1 {
+		t.Fatalf("first listing has id %d, want 1", id)
+	}
 	for _, tt := range []struct{ method, path string }{
 		{"GET", "/listings/abc"},
 		{"GET", "/listings/0"},
 		{"GET", "/listings/-1"},
 		{"GET", "/listings/999999"},
 		{"GET", "/listings/99999999999999999999"},
+		{"GET", "/listings/+1"},
+		{"GET", "/listings/001"},
+		{"GET", "/listings/1%20"},
+		{"GET", "/listings/+1/edit"},
+		{"POST", "/listings/01"},
+		{"POST", "/listings/+1/delete"},
+		{"GET", "/?before=+1"},
+		{"GET", "/?after=01"},
 		{"GET", "/listings/999999/edit"},
 		{"GET", "/listings/abc/edit"},
 		{"POST", "/listings/999999"},
@@ -294,8 +306,8 @@ func TestListingNotFound(t *testing.T) {
 			}
 		})
 	}
-	if n := ts.count(t); n != 0 {
-		t.Errorf("count = %d, want 0", n)
+	if n := ts.count(t); n != 1 {
+		t.Errorf("count = %d, want 1", n)
 	}
 }
 
@@ -363,6 +375,19 @@ func TestHomePagination(t *testing.T) {
 	}
 	if links := pager(r.body); links["next"] != next || links["prev"] != "" {
 		t.Errorf("back on the first page, links = %v", links)
+	}
+
+	// A cursor past the newest listing shows the first page, which has no
+	// "Previous" (it used to link to itself).
+	for _, q := range []string{"/?before=999999999", "/?before=9223372036854775807"} {
+		r = ts.get(t, q)
+		wantPage(t, r, http.StatusOK)
+		if names := cards(r.body); len(names) != 24 || names[0] != "Item 30" {
+			t.Errorf("%s = %v, want the first page", q, names)
+		}
+		if links := pager(r.body); links["prev"] != "" || links["next"] != next {
+			t.Errorf("%s: links = %v, want only Next %s", q, links, next)
+		}
 	}
 }
 
