@@ -62,8 +62,8 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // observe gives each request an id (nginx's, when nginx is a trusted
-// proxy), names the instance in a response header, and logs and counts the
-// request once it is done.
+// proxy), names the instance in a response header to trusted proxies only,
+// and logs and counts the request once it is done.
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -79,7 +79,11 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), infoKey, info))
 		h := w.Header()
 		h["X-Request-Id"] = []string{id}
-		if s.instanceHeader != nil {
+		if trusted && s.instanceHeader != nil {
+			// Only towards a trusted proxy: the instance name is the
+			// container's hostname under compose, nothing the public needs.
+			// nginx hides it from clients (proxy_hide_header) and can log it
+			// ($upstream_http_x_bazaar_instance); our own log lines carry it.
 			h["X-Bazaar-Instance"] = s.instanceHeader // shared, never modified
 		}
 		sw := &statusWriter{ResponseWriter: w}

@@ -607,3 +607,21 @@ func TestMethodNotAllowed(t *testing.T) {
 		t.Errorf("count = %d, want 1", n)
 	}
 }
+
+// TestInstanceHeaderOnlyForTrustedProxies: the instance name (a container
+// id under compose) goes to nginx, which hides it from clients, and never
+// straight to an untrusted client.
+func TestInstanceHeaderOnlyForTrustedProxies(t *testing.T) {
+	t.Parallel()
+	named := func(c *web.Config) { c.Instance = "replica-7" }
+	loopback := func(c *web.Config) { c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} }
+	public, behindNginx := newTestServer(t, named), newTestServer(t, named, loopback)
+	for _, path := range []string{"/", "/api/v1/listings", "/nope", "/healthz"} {
+		if r := public.get(t, path); r.Header.Get("X-Bazaar-Instance") != "" {
+			t.Errorf("GET %s from an untrusted client: X-Bazaar-Instance = %q, want none", path, r.Header.Get("X-Bazaar-Instance"))
+		}
+		if r := behindNginx.get(t, path); r.Header.Get("X-Bazaar-Instance") != "replica-7" {
+			t.Errorf("GET %s from a trusted proxy: X-Bazaar-Instance = %q, want replica-7", path, r.Header.Get("X-Bazaar-Instance"))
+		}
+	}
+}

@@ -17,8 +17,9 @@ import (
 type Config struct {
 	DB     *postgres.DB
 	Logger *slog.Logger
-	// Instance names this process in the X-Bazaar-Instance header and logs,
-	// so an operator can tell replicas apart behind nginx.
+	// Instance names this process in the X-Bazaar-Instance header of
+	// responses to trusted proxies (never to other clients), so an operator
+	// can tell replicas apart behind nginx.
 	Instance string
 	// TrustedProxies are the peers whose X-Forwarded-For and X-Request-ID
 	// headers are believed. Everyone else's are ignored.
