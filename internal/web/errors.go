@@ -29,9 +29,14 @@ type failure struct {
 func (s *Server) describe(w http.ResponseWriter, r *http.Request, err error) failure {
 	var mbe *http.MaxBytesError
 	var mna *methodNotAllowed
+	var re *requestError
 	f := failure{Message: market.ErrorMessage(err), Fields: market.ErrorFields(err)}
 	switch {
-	case errors.Is(err, context.Canceled) || errors.Is(r.Context().Err(), context.Canceled):
+	case errors.As(err, &re):
+		// First: a body read that timed out also cancels the request's
+		// context, but the client is still there to be told.
+		f.Status, f.Message = re.status, re.msg
+	case errors.Is(err, context.Canceled) || errors.Is(err, errClientGone) || errors.Is(r.Context().Err(), context.Canceled):
 		// The client hung up (its context is cancelled; a request timeout
 		// would be DeadlineExceeded): not our failure, and not an error to
 		// page anyone about.
@@ -78,6 +83,21 @@ func statusOf(code string) int {
 	}
 	return http.StatusInternalServerError
 }
+
+// errClientGone marks an error caused by the client closing its connection
+// (halfway through sending its body, say).
+var errClientGone = errors.New("the client closed the connection")
+
+// requestError is a problem with the request as HTTP, below the domain's
+// rules: a body that arrives too slowly (408) or cannot be read (400).
+type requestError struct {
+	status int
+	msg    string
+	err    error
+}
+
+func (e *requestError) Error() string { return e.msg + ": " + e.err.Error() }
+func (e *requestError) Unwrap() error { return e.err }
 
 // methodNotAllowed is a request for a known path with a method it does not
 // have.

@@ -1,15 +1,20 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/bazaarhq/bazaar/internal/market"
@@ -220,12 +225,38 @@ func (s *Server) crossOriginProtection(next http.Handler) http.Handler {
 	return cop.Handler(next)
 }
 
-// withTimeout bounds the request's work, so a stalled database turns into a
-// prompt 503 rather than a hung connection.
-func (s *Server) withTimeout(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
-		defer cancel()
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
+// maxBodyBytes caps every request body: forms and JSON alike are small.
+const maxBodyBytes = 1 << 20
+
+// readBody reads the request body into memory before the request's work
+// begins, as nginx buffers it too: at most maxBodyBytes (else 413), within
+// the request timeout (else 408: a client too slow to send its body is not
+// a database outage), and a client that hangs up halfway is an abort (499).
+// It reports false when it has answered.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) bool {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return true
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(s.timeout)) // unsupported only by test recorders
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	_ = rc.SetReadDeadline(time.Time{})
+	if err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			w.Header().Set("Connection", "close")
+			err = &requestError{status: http.StatusRequestTimeout, msg: "The request body arrived too slowly.", err: err}
+		case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, net.ErrClosed):
+			err = fmt.Errorf("read body: %w: %w", errClientGone, err)
+		default:
+			w.Header().Set("Connection", "close")
+			err = &requestError{status: http.StatusBadRequest, msg: "The request body could not be read.", err: err}
+		}
+		s.error(w, r, err)
+		return false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return true
 }

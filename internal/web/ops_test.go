@@ -1,10 +1,12 @@
 package web_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"regexp"
@@ -623,5 +625,84 @@ func TestInstanceHeaderOnlyForTrustedProxies(t *testing.T) {
 		if r := behindNginx.get(t, path); r.Header.Get("X-Bazaar-Instance") != "replica-7" {
 			t.Errorf("GET %s from a trusted proxy: X-Bazaar-Instance = %q, want replica-7", path, r.Header.Get("X-Bazaar-Instance"))
 		}
+	}
+}
+
+// rawRequest writes head and the first part of a body on a fresh
+// connection, then stops sending (and, with hangUp, closes its sending
+// half), and returns the status line of the answer.
+func rawRequest(t *testing.T, ts *testServer, head, partial string, hangUp bool) string {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte(head + partial)); err != nil {
+		t.Fatal(err)
+	}
+	if hangUp {
+		if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second)) // a hung server fails the test, not the run
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil && !hangUp {
+		t.Fatalf("no answer: %v", err)
+	}
+	return strings.TrimSpace(line)
+}
+
+// TestSlowBody: a client too slow to send its body gets a 408 once the
+// request timeout passes, not the 503 "briefly unavailable" of a database
+// outage, and no ERROR line; one that hangs up halfway is an abort (499 at
+// INFO). Neither writes anything.
+func TestSlowBody(t *testing.T) {
+	t.Parallel()
+	logs := &logBuffer{}
+	ts := newTestServer(t, withLogs(logs), func(c *web.Config) { c.RequestTimeout = 300 * time.Millisecond })
+	form := validForm().Encode()
+	json := `{"name":"Slow lamp","price_cents":100,"quantity":1}`
+	for _, tt := range []struct {
+		name, path, ctype, body string
+		hangUp                  bool
+		status                  int
+	}{
+		{"form too slow", "/listings", "application/x-www-form-urlencoded", form, false, 408},
+		{"JSON too slow", "/api/v1/listings", "application/json", json, false, 408},
+		{"form abandoned", "/listings", "application/x-www-form-urlencoded", form, true, 499},
+		{"JSON abandoned", "/api/v1/listings", "application/json", json, true, 499},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			head := "POST " + tt.path + " HTTP/1.1\r\nHost: bazaar.test\r\nContent-Type: " + tt.ctype +
+				"\r\nContent-Length: " + strconv.Itoa(len(tt.body)) + "\r\n\r\n"
+			line := rawRequest(t, ts, head, tt.body[:len(tt.body)/2], tt.hangUp)
+			if !tt.hangUp && !strings.HasPrefix(line, "HTTP/1.1 408 ") {
+				t.Errorf("status line %q, want 408", line)
+			}
+			var got map[string]any
+			for deadline := time.Now().Add(5 * time.Second); got == nil; time.Sleep(10 * time.Millisecond) {
+				for _, l := range logs.lines(t) {
+					if l["msg"] == "request" && l["path"] == tt.path && l["status"] == float64(tt.status) {
+						got = l
+					}
+				}
+				if got == nil && time.Now().After(deadline) {
+					t.Fatalf("no request log line with status %d for %s", tt.status, tt.path)
+				}
+			}
+			if got["level"] != "INFO" || got["route"] != "POST "+tt.path {
+				t.Errorf("request log = %v, want INFO on route POST %s", got, tt.path)
+			}
+		})
+	}
+	for _, l := range logs.lines(t) {
+		if l["level"] == "ERROR" {
+			t.Errorf("a slow or abandoned body was logged as an error: %v", l)
+		}
+	}
+	if n := ts.count(t); n != 0 {
+		t.Errorf("count = %d, want 0", n)
 	}
 }

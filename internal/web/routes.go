@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -13,7 +14,8 @@ import (
 //
 // Middleware, outermost first: request id, logging and metrics; recovery
 // from panics; security headers; cross-origin protection for every
-// unsafe method; and a deadline for the request's work.
+// unsafe method. Then each route (router.Handle) records its pattern, reads
+// the body and sets a deadline for the request's work.
 func (s *Server) routes() http.Handler {
 	mux := router{ServeMux: http.NewServeMux(), s: s}
 	// HTML pages.
@@ -46,7 +48,6 @@ func (s *Server) routes() http.Handler {
 	if s.innerMiddleware != nil {
 		h = s.innerMiddleware(h)
 	}
-	h = s.withTimeout(h)
 	h = s.crossOriginProtection(h)
 	h = secureHeaders(h)
 	h = s.recoverPanic(h)
@@ -95,13 +96,24 @@ func (rt router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// Handle registers h for pattern.
+// Handle registers h for pattern. Each request to it first records the
+// pattern, then has its body read in full (readBody: 413, 408, 499), and
+// only then starts the deadline for its work, so a slow client cannot use
+// up the time the database work was given.
 func (rt router) Handle(pattern string, h http.Handler) {
+	s := rt.s
 	rt.ServeMux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if info, ok := r.Context().Value(infoKey).(*requestInfo); ok {
 			info.route = pattern
 		}
-		h.ServeHTTP(w, r)
+		if !s.readBody(w, r) {
+			return
+		}
+		// The deadline bounds the request's work, so a stalled database
+		// turns into a prompt 503 rather than a hung connection.
+		ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
+		defer cancel()
+		h.ServeHTTP(w, r.WithContext(ctx))
 	}))
 }
 
