@@ -19,10 +19,10 @@ import (
 
 func TestMain(m *testing.M) { postgrestest.Main(m) }
 
-// handlers returns the app's handler and the floor's on one fresh database
-// holding 100 listings. The app logs JSON as in production, but to
-// io.Discard: formatting is counted, the write to stdout is not.
-func handlers(tb testing.TB) (app, floor http.Handler) {
+// handlers returns the app's handler and the two floors' on one fresh
+// database holding 100 listings. The app logs JSON as in production, but
+// to io.Discard: formatting is counted, the write to stdout is not.
+func handlers(tb testing.TB) (app, floor, bare http.Handler) {
 	tb.Helper()
 	url := postgrestest.NewURL(tb)
 	db := postgrestest.Open(tb, url)
@@ -40,11 +40,14 @@ func handlers(tb testing.TB) (app, floor http.Handler) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	floor, err = newHandler(postgrestest.Pool(tb, url))
-	if err != nil {
+	pool := postgrestest.Pool(tb, url)
+	if floor, err = newHandler(pool); err != nil {
 		tb.Fatal(err)
 	}
-	return srv, floor
+	if bare, err = newBareHandler(pool); err != nil {
+		tb.Fatal(err)
+	}
+	return srv, floor, bare
 }
 
 // request is what nginx sends upstream: from loopback, with its request id.
@@ -69,7 +72,7 @@ const form = "name=Bench+lamp&description=A+brass+lamp+in+good+condition.&price=
 // send the same home page (up to the static files' content hash) and answer
 // a valid form the same way.
 func TestFloorRendersTheAppsPage(t *testing.T) {
-	app, floor := handlers(t)
+	app, floor, _ := handlers(t)
 	hash := regexp.MustCompile(`/static/[0-9a-f]{12}/`)
 	var pages [2]string
 	for i, h := range []http.Handler{app, floor} {
@@ -95,15 +98,66 @@ func TestFloorRendersTheAppsPage(t *testing.T) {
 	}
 }
 
+var listingLink = regexp.MustCompile(`href="/listings/[0-9]+"`)
+
+// TestBareFloorShowsTheSameListings: the bare floor's page is its own, but
+// it must list the same listings in the same order as the app's, or the
+// bench compares different work.
+func TestBareFloorShowsTheSameListings(t *testing.T) {
+	app, _, bare := handlers(t)
+	var links [2][]string
+	for i, h := range []http.Handler{app, bare} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, request("GET", "/", ""))
+		if w.Code != http.StatusOK {
+			t.Fatalf("handler %d: GET / = %d", i, w.Code)
+		}
+		links[i] = listingLink.FindAllString(w.Body.String(), -1)
+	}
+	if len(links[1]) != 24 || strings.Join(links[0], " ") != strings.Join(links[1], " ") {
+		t.Errorf("bare floor links %v,\napp links %v", links[1], links[0])
+	}
+	w := httptest.NewRecorder()
+	bare.ServeHTTP(w, request("GET", "/", ""))
+	for _, want := range []string{"Brass lamp #100", "5.99 USD", "Sold out", "4 in stock"} {
+		if !strings.Contains(w.Body.String(), want) {
+			t.Errorf("bare page lacks %q:\n%s", want, w.Body)
+		}
+	}
+}
+
+// TestFloorAppliesTheAppsRules: the floor checks a form with market's
+// rules, so input the app refuses is refused by the floor too (and the
+// floor cannot get cheaper by checking less).
+func TestFloorAppliesTheAppsRules(t *testing.T) {
+	app, floor, _ := handlers(t)
+	for _, form := range []string{
+		"name=&description=&price=12.50&quantity=3",
+		"name=" + strings.Repeat("x", market.MaxNameLen+1) + "&price=12.50&quantity=3",
+		"name=Lamp&price=12%2C50&quantity=3",
+		"name=Lamp&price=0&quantity=3",
+		"name=Lamp&price=12.50&quantity=100001",
+		"name=Lamp%00&price=12.50&quantity=3",
+	} {
+		for i, h := range []http.Handler{app, floor} {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, request("POST", "/listings", form))
+			if w.Code != http.StatusUnprocessableEntity {
+				t.Errorf("handler %d: POST %.60s = %d, want 422", i, form, w.Code)
+			}
+		}
+	}
+}
+
 // BenchmarkHome and BenchmarkCreate run one request at a time through each
 // handler, without a network. ns/op includes the database round trip and
 // moves with the machine's load; allocs/op and B/op do not.
 func BenchmarkHome(b *testing.B) {
-	app, floor := handlers(b)
+	app, floor, bare := handlers(b)
 	for _, c := range []struct {
 		name string
 		h    http.Handler
-	}{{"app", app}, {"floor", floor}} {
+	}{{"app", app}, {"floor", floor}, {"bare", bare}} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
@@ -118,7 +172,7 @@ func BenchmarkHome(b *testing.B) {
 }
 
 func BenchmarkCreate(b *testing.B) {
-	app, floor := handlers(b)
+	app, floor, _ := handlers(b)
 	for _, c := range []struct {
 		name string
 		h    http.Handler

@@ -1,18 +1,28 @@
-// Command floor is the performance floor that `make bench` compares Bazaar
-// against: the same two pages (GET / and POST /listings) written with
-// nothing but net/http, pgxpool and html/template. It runs the same SQL,
-// renders the same rows through the app's own template files, and parses
-// and checks the same form fields, but has no middleware, sessions,
-// metrics or logging. Whatever the app costs beyond this program is the
-// price of its features.
+// Command floor is the same-template floor that `make bench` compares
+// Bazaar against: the same two pages (GET / and POST /listings) written
+// with nothing but net/http, pgxpool and html/template. It runs the same
+// SQL, renders the same rows through the app's own template files and
+// template functions (web.FuncMap), and applies the same listing rules
+// (package market), but has no middleware, sessions, metrics or logging.
+// Whatever the app costs beyond this program is the price of its features.
+//
+// `floor bare` is the bare floor instead (bare.go): the same rows from the
+// same query on a minimal page of its own, the least code that serves this
+// data at all. The app's distance to it is the price of its features and
+// of its page.
+//
+// It reads the same variables as `bazaar serve` (DATABASE_URL,
+// BAZAAR_ADDR, BAZAAR_DB_MAX_CONNS) and, like it, logs the address it
+// listens on as JSON ({"msg":"listening","addr":...}), so the bench can
+// give it 127.0.0.1:0.
 package main
 
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"html/template"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -21,8 +31,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
+	"github.com/bazaarhq/bazaar/internal/market"
+	"github.com/bazaarhq/bazaar/internal/web"
 	"github.com/bazaarhq/bazaar/internal/web/templates"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -30,39 +41,60 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Getenv); err != nil {
+	if err := run(ctx, os.Args[1:], os.Getenv); err != nil {
 		fmt.Fprintln(os.Stderr, "floor:", err)
 		os.Exit(1)
 	}
 }
 
-// run reads the same variables as `bazaar serve` (DATABASE_URL, BAZAAR_ADDR,
-// BAZAAR_DB_MAX_CONNS) and serves until ctx ends.
-func run(ctx context.Context, getenv func(string) string) error {
+func run(ctx context.Context, args []string, getenv func(string) string) error {
+	newH := newHandler
+	switch {
+	case len(args) == 1 && args[0] == "bare":
+		newH = newBareHandler
+	case len(args) > 0:
+		return fmt.Errorf("usage: floor [bare]")
+	}
+	pool, err := openPool(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	h, err := newH(pool)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, getenv("BAZAAR_ADDR"), h)
+}
+
+// openPool opens a pool as `bazaar serve` does: DATABASE_URL, and
+// BAZAAR_DB_MAX_CONNS or the app's default of 20 connections.
+func openPool(ctx context.Context, getenv func(string) string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(getenv("DATABASE_URL"))
 	if err != nil {
-		return fmt.Errorf("DATABASE_URL: %w", err)
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	cfg.MaxConns = 20 // the app's default (cmd/bazaar/config.go)
 	if v := getenv("BAZAAR_DB_MAX_CONNS"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 32)
 		if err != nil || n < 1 {
-			return fmt.Errorf("BAZAAR_DB_MAX_CONNS: %q", v)
+			return nil, fmt.Errorf("BAZAAR_DB_MAX_CONNS: %q", v)
 		}
 		cfg.MaxConns = int32(n)
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	return pgxpool.NewWithConfig(ctx, cfg)
+}
+
+// serve listens on addr, reports the address it got, and serves h until ctx ends.
+func serve(ctx context.Context, addr string, h http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	h, err := newHandler(pool)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Addr: getenv("BAZAAR_ADDR"), Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	fmt.Printf("{\"msg\":\"listening\",\"addr\":%q}\n", ln.Addr().String())
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return err
@@ -75,11 +107,9 @@ func run(ctx context.Context, getenv func(string) string) error {
 
 // newHandler returns the floor's two routes.
 func newHandler(pool *pgxpool.Pool) (http.Handler, error) {
-	home, err := template.New("layout.html").Funcs(template.FuncMap{
-		"money":  func(m money) string { return formatCents(m.Cents) + " " + m.Currency },
-		"static": func(name string) string { return "/static/000000000000/" + name }, // same length as the app's content hash
-		"id":     func(id int64) string { return strconv.FormatInt(id, 10) },
-	}).ParseFS(templates.FS, "layout.html", "home.html")
+	// The app puts a content hash of its static files here; a fake of the
+	// same length keeps the pages the same size.
+	home, err := template.New("layout.html").Funcs(web.FuncMap("000000000000")).ParseFS(templates.FS, "layout.html", "home.html")
 	if err != nil {
 		return nil, err
 	}
@@ -95,59 +125,22 @@ type server struct {
 	home *template.Template
 }
 
-type money struct {
-	Cents    int64
-	Currency string
-}
-
-type listing struct {
-	ID                   int64
-	Name, Description    string
-	Price                money
-	Quantity             int
-	CreatedAt, UpdatedAt time.Time
-}
-
-func (l *listing) InStock() bool { return l.Quantity > 0 }
-
 // homeData has the fields home.html and layout.html use. The floor serves
 // only the first page, so Paged is always false.
 type homeData struct {
 	Title, Flash string
 	Paged        bool
-	Page         struct {
-		Listings              []*listing
-		NextBefore, PrevAfter int64
-	}
+	Page         market.ListingPage
 }
-
-const pageSize = 24
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func (s *server) handleHome(w http.ResponseWriter, r *http.Request) {
-	rows, err := s.pool.Query(r.Context(), `SELECT id, name, description, price_cents, currency, quantity, created_at, updated_at FROM listings ORDER BY id DESC LIMIT $1`, pageSize+1)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
 	data := homeData{Title: "Bazaar"}
-	for rows.Next() {
-		l := &listing{}
-		if err := rows.Scan(&l.ID, &l.Name, &l.Description, &l.Price.Cents, &l.Price.Currency, &l.Quantity, &l.CreatedAt, &l.UpdatedAt); err != nil {
-			rows.Close()
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		data.Page.Listings = append(data.Page.Listings, l)
-	}
-	if err := rows.Err(); err != nil {
+	var err error
+	if data.Page, err = latest(r.Context(), s.pool); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
-	}
-	if len(data.Page.Listings) > pageSize {
-		data.Page.Listings = data.Page.Listings[:pageSize]
-		data.Page.NextBefore = data.Page.Listings[pageSize-1].ID
 	}
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
@@ -161,34 +154,42 @@ func (s *server) handleHome(w http.ResponseWriter, r *http.Request) {
 	_, _ = buf.WriteTo(w)
 }
 
+// latest is the home page's query: the newest listings, one more than a
+// page to know whether there is a next one. Both floors run it.
+func latest(ctx context.Context, pool *pgxpool.Pool) (market.ListingPage, error) {
+	const size = web.HomePageSize
+	var page market.ListingPage
+	rows, err := pool.Query(ctx, `SELECT id, name, description, price_cents, currency, quantity, created_at, updated_at FROM listings ORDER BY id DESC LIMIT $1`, size+1)
+	if err != nil {
+		return page, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		l := &market.Listing{}
+		if err := rows.Scan(&l.ID, &l.Name, &l.Description, &l.Price.Cents, &l.Price.Currency, &l.Quantity, &l.CreatedAt, &l.UpdatedAt); err != nil {
+			return page, err
+		}
+		page.Listings = append(page.Listings, l)
+	}
+	if err := rows.Err(); err != nil {
+		return page, err
+	}
+	if len(page.Listings) > size {
+		page.Listings = page.Listings[:size]
+		page.NextBefore = page.Listings[size-1].ID
+	}
+	return page, nil
+}
+
 func (s *server) handleCreate(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, "The form could not be read.", http.StatusBadRequest)
 		return
 	}
-	l := listing{
-		Name:        strings.TrimSpace(r.PostForm.Get("name")),
-		Description: strings.TrimSpace(r.PostForm.Get("description")),
-		Price:       money{Currency: "USD"},
-	}
-	var problems []string
-	cents, err := parseCents(strings.TrimSpace(r.PostForm.Get("price")))
-	if err != nil || cents < 1 || cents > 100_000_000 {
-		problems = append(problems, "price")
-	}
-	l.Price.Cents = cents
-	if l.Quantity, err = strconv.Atoi(strings.TrimSpace(r.PostForm.Get("quantity"))); err != nil || l.Quantity < 0 || l.Quantity > 100_000 {
-		problems = append(problems, "quantity")
-	}
-	if n := utf8.RuneCountInString(l.Name); n == 0 || n > 200 || !utf8.ValidString(l.Name) {
-		problems = append(problems, "name")
-	}
-	if utf8.RuneCountInString(l.Description) > 5000 || !utf8.ValidString(l.Description) {
-		problems = append(problems, "description")
-	}
-	if len(problems) > 0 {
-		http.Error(w, "invalid: "+strings.Join(problems, ", "), http.StatusUnprocessableEntity)
+	l, err := parseListing(r.PostForm.Get)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
 		return
 	}
 	err = s.pool.QueryRow(r.Context(), `
@@ -204,33 +205,10 @@ func (s *server) handleCreate(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/listings/"+strconv.FormatInt(l.ID, 10), http.StatusSeeOther)
 }
 
-var errPrice = errors.New("price must be an amount such as 12.50")
-
-// parseCents turns "12.50" into 1250: digits, an optional dot and at most
-// two decimal places.
-func parseCents(s string) (int64, error) {
-	whole, frac, _ := strings.Cut(s, ".")
-	if whole == "" && frac == "" || len(frac) > 2 || len(whole) > 12 {
-		return 0, errPrice
-	}
-	for len(frac) < 2 {
-		frac += "0"
-	}
-	w, err := strconv.ParseInt("0"+whole, 10, 64)
-	if err != nil || strings.ContainsAny(whole, "+-") {
-		return 0, errPrice
-	}
-	f, err := strconv.ParseInt(frac, 10, 64)
-	if err != nil || strings.ContainsAny(frac, "+-") {
-		return 0, errPrice
-	}
-	return w*100 + f, nil
-}
-
-func formatCents(c int64) string {
-	sign := ""
-	if c < 0 {
-		sign, c = "-", -c
-	}
-	return fmt.Sprintf("%s%d.%02d", sign, c/100, c%100)
+// parseListing reads the sell form's fields into market's input and
+// applies its rules, as the app's form does.
+func parseListing(get func(string) string) (*market.Listing, error) {
+	name, description := get("name"), get("description")
+	price, quantity := strings.TrimSpace(get("price")), strings.TrimSpace(get("quantity"))
+	return market.ListingInput{Name: &name, Description: &description, Price: &price, Quantity: &quantity}.NewListing()
 }

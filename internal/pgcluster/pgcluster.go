@@ -182,6 +182,15 @@ func (c *Cluster) waitReady(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
+// Pid is the postmaster's process id (its backends are its children), or
+// 0 for a server this process reused rather than started.
+func (c *Cluster) Pid() int {
+	if c.cmd == nil {
+		return 0
+	}
+	return c.cmd.Process.Pid
+}
+
 // Stop shuts the server down (fast mode) if this process started it.
 func (c *Cluster) Stop() error {
 	if c.cmd == nil {

@@ -39,13 +39,7 @@ func newViews() (*views, error) {
 		return nil, err
 	}
 	v := &views{pages: map[string]*template.Template{}, static: static, version: version}
-	funcs := template.FuncMap{
-		"money":  func(m market.Money) string { return market.FormatCents(m.Cents) + " " + m.Currency },
-		"date":   func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
-		"iso":    func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"static": func(name string) string { return "/static/" + version + "/" + name },
-		"id":     func(id int64) string { return strconv.FormatInt(id, 10) },
-	}
+	funcs := FuncMap(version)
 	names, err := fs.Glob(templates.FS, "*.html")
 	if err != nil {
 		return nil, err
@@ -61,6 +55,19 @@ func newViews() (*views, error) {
 		v.pages[n] = t
 	}
 	return v, nil
+}
+
+// FuncMap is the functions the page templates call. static names files
+// under /static/<version>/. It is exported for bench/floor, which renders
+// the same template files and must format them the same way.
+func FuncMap(version string) template.FuncMap {
+	return template.FuncMap{
+		"money":  func(m market.Money) string { return market.FormatCents(m.Cents) + " " + m.Currency },
+		"date":   func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
+		"iso":    func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"static": func(name string) string { return "/static/" + version + "/" + name },
+		"id":     func(id int64) string { return strconv.FormatInt(id, 10) },
+	}
 }
 
 func hashFS(fsys fs.FS) (string, error) {

@@ -1,0 +1,449 @@
+// Command bench is `make bench`: Bazaar against its two floors, through
+// nginx, in one run.
+//
+// One throwaway PostgreSQL (internal/pgcluster, on a Unix socket) holds two
+// databases, each migrated and seeded by the app's own `bazaar migrate` and
+// `bazaar seed`, so the targets read identical rows. Three upstreams serve
+// them:
+//
+//   - app: `bazaar serve`;
+//   - floor: bench/floor, the same pages with the app's templates and rules
+//     and nothing else (the price of the app's features);
+//   - bare: `floor bare`, the same rows from the same query on a minimal
+//     page of its own (the price of the features and of the page).
+//
+// The floors share the second database. Each upstream binds 127.0.0.1:0 and
+// reports its address; each sits behind its own nginx started by
+// internal/nginxtest from deploy/nginx/templates/default.conf.template, so
+// all pay the same proxy cost. wrk then measures GET / (all three) and
+// POST /listings (app and floor), in alternating order over BENCH_ROUNDS
+// rounds. The verdict is the median of the rounds' paired ratios: a target
+// and its floor measured back to back share the machine's weather, and the
+// median ignores a round a neighbour spoiled. The best of each is shown
+// beside it.
+//
+// Beside requests/s it prints the CPU time each upstream process, its nginx
+// and PostgreSQL spent per request (median over the rounds), read from
+// /proc. On a busy machine that figure moves far less than throughput, so it
+// tells whether a miss is the code or the neighbours.
+//
+// A run is invalid (exit 2) if wrk saw socket errors or non-2xx/3xx
+// responses, if a page does not show 24 listings, or if the POSTs did not
+// write as many rows as wrk counted. Missing a target prints MISS and exits
+// 0 unless BENCH_STRICT=1 (then 1). Raw output and the last 200 lines of
+// every log go to bench/out/<time>/.
+//
+// Knobs: BENCH_DURATION (6s), BENCH_WARMUP (2s), BENCH_ROUNDS (4),
+// BENCH_THREADS (2), BENCH_CONNECTIONS (16), BENCH_LISTINGS (10000),
+// BENCH_DURABLE (0: fsync off, as in tests, so the disk of a shared machine
+// does not drown the code being measured; 1: fsync and synchronous commit
+// on, as in production), BENCH_STRICT (0).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bazaarhq/bazaar/internal/nginxtest"
+	"github.com/bazaarhq/bazaar/internal/pgcluster"
+	"github.com/jackc/pgx/v5"
+)
+
+// Targets: the app's ratio to each floor, per request kind.
+const (
+	targetGet  = 0.95
+	targetPost = 0.90
+)
+
+// Exit statuses besides 0 and 1.
+const (
+	exitInvalid   = 2   // the measurement cannot be trusted
+	exitInterrupt = 130 // as a shell reports SIGINT
+)
+
+// errInvalid marks a run whose numbers mean nothing.
+var errInvalid = errors.New("invalid run")
+
+// errMissed is returned under BENCH_STRICT=1 when a target was missed.
+var errMissed = errors.New("a target was missed (BENCH_STRICT=1)")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Getenv, os.Stdout, os.Stderr)
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		fmt.Fprintln(os.Stderr, "bench: interrupted")
+		os.Exit(exitInterrupt)
+	case errors.Is(err, errInvalid):
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(exitInvalid)
+	default:
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// config is the knobs, read once from the environment.
+type config struct {
+	Duration, Warmup time.Duration
+	Rounds           int
+	Threads, Conns   int
+	Listings         int
+	Durable, Strict  bool
+}
+
+func loadConfig(getenv func(string) string) (config, error) {
+	var errs []error
+	dur := func(name string, def time.Duration) time.Duration {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		if n, err := strconv.Atoi(v); err == nil { // wrk's plain seconds
+			v = strconv.Itoa(n) + "s"
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d%time.Second != 0 {
+			errs = append(errs, fmt.Errorf("%s: want whole seconds such as 6s, got %q", name, getenv(name)))
+			return def
+		}
+		return d
+	}
+	num := func(name string, def, lo int) int {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo {
+			errs = append(errs, fmt.Errorf("%s: want a whole number from %d, got %q", name, lo, v))
+			return def
+		}
+		return n
+	}
+	flag := func(name string) bool {
+		switch v := getenv(name); v {
+		case "", "0":
+			return false
+		case "1":
+			return true
+		default:
+			errs = append(errs, fmt.Errorf("%s: want 0 or 1, got %q", name, v))
+			return false
+		}
+	}
+	c := config{
+		Duration: dur("BENCH_DURATION", 6*time.Second),
+		Warmup:   dur("BENCH_WARMUP", 2*time.Second),
+		Rounds:   num("BENCH_ROUNDS", 4, 1),
+		Threads:  num("BENCH_THREADS", 2, 1),
+		Conns:    num("BENCH_CONNECTIONS", 16, 1),
+		Listings: num("BENCH_LISTINGS", 10000, 100),
+		Durable:  flag("BENCH_DURABLE"),
+		Strict:   flag("BENCH_STRICT"),
+	}
+	if c.Conns < c.Threads {
+		errs = append(errs, fmt.Errorf("BENCH_CONNECTIONS (%d) must be at least BENCH_THREADS (%d), as wrk requires", c.Conns, c.Threads))
+	}
+	return c, errors.Join(errs...)
+}
+
+// target is one upstream behind its own nginx.
+type target struct {
+	name  string   // app, floor, bare
+	kinds []string // the requests it serves: get, post
+	db    string   // its database URL
+	up    *proc
+	ngx   *nginxtest.Nginx
+	url   string // through nginx
+}
+
+func (t *target) serves(kind string) bool {
+	for _, k := range t.kinds {
+		if k == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// bench is one run: its directories and what must be stopped at the end.
+type bench struct {
+	cfg    config
+	stderr io.Writer
+	out    string // bench/out/<time>
+	tmp    string
+	pgPid  int      // the postmaster
+	stops  []func() // newest last
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.stderr, "%s bench: %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errInvalid, fmt.Sprintf(format, args...))
+}
+
+func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	if err := chdirRoot(); err != nil {
+		return err
+	}
+	for _, tool := range []string{"wrk", "nginx", "go"} {
+		if _, err := exec.LookPath(tool); err != nil && (tool != "nginx" || !exists("/usr/sbin/nginx")) {
+			return fmt.Errorf("%s not found (Debian: apt-get install -y wrk nginx)", tool)
+		}
+	}
+	b := &bench{cfg: cfg, stderr: stderr, out: filepath.Join("bench", "out", time.Now().UTC().Format("20060102T150405Z"))}
+	if err := os.MkdirAll(b.out, 0o755); err != nil {
+		return err
+	}
+	if b.tmp, err = os.MkdirTemp("", "bazaar-bench-"); err != nil {
+		return err
+	}
+	// PostgreSQL runs as the postgres user and must reach its directory.
+	if err := os.Chmod(b.tmp, 0o755); err != nil {
+		return err
+	}
+	defer b.cleanup()
+
+	targets, err := b.start(ctx)
+	if err != nil {
+		return err
+	}
+	if err := b.check(ctx, targets); err != nil {
+		return err
+	}
+	res, err := b.measure(ctx, targets)
+	if err != nil {
+		return err
+	}
+	missed, err := b.report(stdout, res)
+	if err != nil {
+		return err
+	}
+	b.logf("raw output in %s", b.out)
+	if missed && cfg.Strict {
+		return errMissed
+	}
+	return nil
+}
+
+// start builds the programs and starts PostgreSQL, the three upstreams and
+// their nginx, each ready when it returns.
+func (b *bench) start(ctx context.Context) ([]*target, error) {
+	b.logf("building into %s", b.tmp)
+	for _, build := range [][2]string{{"bazaar", "./cmd/bazaar"}, {"floor", "./bench/floor"}} {
+		out, err := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(b.tmp, build[0]), build[1]).CombinedOutput()
+		if err != nil {
+			return nil, fmt.Errorf("go build %s: %w\n%s", build[1], err, out)
+		}
+	}
+
+	b.logf("starting PostgreSQL (durable=%v)", b.cfg.Durable)
+	cluster, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(b.tmp, "pg"), Durable: b.cfg.Durable, Timeout: 60 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	b.stops = append(b.stops, func() { _ = cluster.Stop() })
+	b.pgPid = cluster.Pid()
+	dbs := map[string]string{}
+	for _, name := range []string{"app", "floor"} {
+		if err := createDatabase(ctx, cluster.URL("postgres"), name); err != nil {
+			return nil, err
+		}
+		dbs[name] = cluster.URL(name)
+		for _, args := range [][]string{{"migrate"}, {"seed", "-n", strconv.Itoa(b.cfg.Listings)}} {
+			if err := b.setup(ctx, dbs[name], args...); err != nil {
+				return nil, err
+			}
+		}
+	}
+	b.logf("migrated and seeded %d listings into each database", b.cfg.Listings)
+
+	targets := []*target{
+		{name: "app", kinds: []string{"get", "post"}, db: dbs["app"]},
+		{name: "floor", kinds: []string{"get", "post"}, db: dbs["floor"]},
+		{name: "bare", kinds: []string{"get"}, db: dbs["floor"]},
+	}
+	for _, t := range targets {
+		env := []string{"DATABASE_URL=" + t.db, "BAZAAR_ADDR=127.0.0.1:0", "BAZAAR_INSTANCE=bench"}
+		bin, args := filepath.Join(b.tmp, "floor"), []string(nil)
+		switch t.name {
+		case "app":
+			bin, args = filepath.Join(b.tmp, "bazaar"), []string{"serve"}
+		case "bare":
+			args = []string{"bare"}
+		}
+		if t.up, err = startProc(t.name, filepath.Join(b.tmp, t.name+".log"), env, bin, args...); err != nil {
+			return nil, err
+		}
+		b.stops = append(b.stops, func() { t.up.stop() })
+		addr, err := t.up.listening(ctx, 30*time.Second)
+		if err != nil {
+			return nil, fmt.Errorf("%w (logs in %s)", err, b.out)
+		}
+		ready := "/"
+		if t.name == "app" {
+			ready = "/readyz"
+		}
+		if err := waitOK(ctx, t.up, "http://"+addr+ready, 30*time.Second); err != nil {
+			return nil, fmt.Errorf("%w (logs in %s)", err, b.out)
+		}
+		t.ngx, err = nginxtest.Start(ctx, addr, nginxtest.Options{Dir: filepath.Join(b.tmp, "nginx-"+t.name), Workers: runtime.NumCPU()})
+		if err != nil {
+			return nil, fmt.Errorf("nginx for %s: %w", t.name, err)
+		}
+		b.stops = append(b.stops, func() { _ = t.ngx.Stop() })
+		t.url = t.ngx.URL
+	}
+	b.logf("app at %s, floor at %s, bare floor at %s (through nginx)", targets[0].url, targets[1].url, targets[2].url)
+	return targets, nil
+}
+
+// setup runs `bazaar ARGS...` on database url, its output in setup.log.
+func (b *bench) setup(ctx context.Context, url string, args ...string) error {
+	f, err := os.OpenFile(filepath.Join(b.tmp, "setup.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	cmd := exec.CommandContext(ctx, filepath.Join(b.tmp, "bazaar"), args...)
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+url)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("bazaar %s: %w (see setup.log in %s)", strings.Join(args, " "), err, b.out)
+	}
+	return nil
+}
+
+var listingLink = regexp.MustCompile(`href="/listings/[0-9]+"`)
+
+// check makes sure the comparison is fair: every home page shows the same
+// 24 listings, and every POST /listings answers as the app's does.
+func (b *bench) check(ctx context.Context, targets []*target) error {
+	links := map[string]string{}
+	for _, t := range targets {
+		status, _, body, err := httpDo(ctx, "GET", t.url+"/", "")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(b.out, "home-"+t.name+".html"), body, 0o644); err != nil {
+			return err
+		}
+		found := listingLink.FindAllString(string(body), -1)
+		if status != 200 || len(found) != 24 {
+			return invalidf("%s's home page answered %d with %d listings, want 200 with 24", t.name, status, len(found))
+		}
+		links[t.name] = strings.Join(found, " ")
+		b.logf("home page: %s %d bytes", t.name, len(body))
+	}
+	// After every GET: a POST to the floor changes the bare floor's page.
+	for _, t := range targets {
+		if !t.serves("post") {
+			continue
+		}
+		status, loc, _, err := httpDo(ctx, "POST", t.url+"/listings", "name=Check&description=&price=12.50&quantity=3")
+		if err != nil {
+			return err
+		}
+		if status != 303 || !strings.HasPrefix(loc, "/listings/") {
+			return invalidf("%s: POST /listings answered %d to %q, want a 303 to /listings/{id}", t.name, status, loc)
+		}
+	}
+	if links["app"] != links["floor"] {
+		b.logf("note: the app's and the floor's home pages list different ids (the databases diverged)")
+	}
+	if links["bare"] != links["floor"] {
+		return invalidf("the bare floor lists other listings than the floor, on the same database")
+	}
+	return nil
+}
+
+func createDatabase(ctx context.Context, adminURL, name string) error {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	return nil
+}
+
+// countRows returns the number of listings in the database at url.
+func countRows(ctx context.Context, url string) (int64, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(ctx)
+	var n int64
+	err = conn.QueryRow(ctx, "SELECT count(*) FROM listings").Scan(&n)
+	return n, err
+}
+
+// cleanup stops everything newest first (nginx before its upstream, the
+// database last), keeps the ends of the logs, which is what a failed run
+// needs (the request logs of a whole run are tens of megabytes), and
+// drops the rest.
+func (b *bench) cleanup() {
+	for i := len(b.stops) - 1; i >= 0; i-- {
+		b.stops[i]()
+	}
+	logs := map[string]string{"postgres.log": filepath.Join("pg", "postgres.log")}
+	for _, name := range []string{"setup", "app", "floor", "bare"} {
+		logs[name+".log"] = name + ".log"
+	}
+	for _, name := range []string{"app", "floor", "bare"} {
+		logs["nginx-"+name+"-access.log"] = filepath.Join("nginx-"+name, "access.log")
+		logs["nginx-"+name+".log"] = filepath.Join("nginx-"+name, "error.log")
+	}
+	for dst, src := range logs {
+		if tail, err := tailLines(filepath.Join(b.tmp, src), 200); err == nil {
+			_ = os.WriteFile(filepath.Join(b.out, dst), tail, 0o644)
+		}
+	}
+	_ = os.RemoveAll(b.tmp)
+}
+
+// chdirRoot moves to the module root (the nearest go.mod above), so
+// `go run ./bench` works from anywhere in the repository.
+func chdirRoot() error {
+	dir, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	for !exists(filepath.Join(dir, "go.mod")) {
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return errors.New("run me inside the repository (no go.mod above the working directory)")
+		}
+		dir = parent
+	}
+	return os.Chdir(dir)
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
