@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bazaarhq/bazaar/internal/mail"
 )
 
 // config is every setting, read once from the environment at start-up.
@@ -23,6 +25,11 @@ type config struct {
 	DBMaxConns      int32
 	LogLevel        slog.Level
 	SecureCookies   bool
+	// SMTPURL is where mail goes (smtp:// or smtps://); empty means into
+	// files under DataDir/mail, with their links logged (make run).
+	SMTPURL  string
+	MailFrom string
+	DataDir  string
 }
 
 // loadConfig reads and validates the environment, reporting every bad value
@@ -89,6 +96,16 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.SecureCookies = true
 	default:
 		bad("BAZAAR_SECURE_COOKIES", "must be true or false, got %q", v)
+	}
+	c.SMTPURL = getenv("BAZAAR_SMTP_URL")
+	c.MailFrom = or(getenv("BAZAAR_MAIL_FROM"), "Bazaar <no-reply@localhost>")
+	c.DataDir = or(getenv("BAZAAR_DATA_DIR"), ".data")
+	if c.SMTPURL != "" {
+		if _, err := mail.NewSMTP(c.SMTPURL, c.MailFrom); err != nil {
+			bad("BAZAAR_SMTP_URL", "%v (want smtp://user:password@host:587 or smtps://host:465)", err)
+		}
+	} else if _, err := mail.NewSMTP("smtp://localhost", c.MailFrom); err != nil {
+		bad("BAZAAR_MAIL_FROM", "must be an address such as \"Bazaar <no-reply@example.com>\", got %q", c.MailFrom)
 	}
 	if c.Instance == "" {
 		c.Instance, _ = os.Hostname()

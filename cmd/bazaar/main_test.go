@@ -189,12 +189,12 @@ func TestServeRunsOnNewerSchema(t *testing.T) {
 }
 
 func TestConfigErrorsNameEachVariable(t *testing.T) {
-	env := map[string]string{"BAZAAR_ADDR": "nope", "BAZAAR_SHUTDOWN_TIMEOUT": "-1s", "BAZAAR_TRUSTED_PROXIES": "10.0.0.0/8,bogus"}
+	env := map[string]string{"BAZAAR_ADDR": "nope", "BAZAAR_SHUTDOWN_TIMEOUT": "-1s", "BAZAAR_TRUSTED_PROXIES": "10.0.0.0/8,bogus", "BAZAAR_SMTP_URL": "http://mail.example"}
 	err := run(context.Background(), []string{"bazaar", "serve"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
 	if err == nil {
 		t.Fatal("no error for bad configuration")
 	}
-	for _, name := range []string{"DATABASE_URL", "BAZAAR_ADDR", "BAZAAR_SHUTDOWN_TIMEOUT", "BAZAAR_TRUSTED_PROXIES"} {
+	for _, name := range []string{"DATABASE_URL", "BAZAAR_ADDR", "BAZAAR_SHUTDOWN_TIMEOUT", "BAZAAR_TRUSTED_PROXIES", "BAZAAR_SMTP_URL"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s:\n%v", name, err)
 		}

@@ -8,11 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
+	"github.com/bazaarhq/bazaar/internal/mail"
 	"github.com/bazaarhq/bazaar/internal/market"
 	"github.com/bazaarhq/bazaar/internal/postgres"
 	"github.com/bazaarhq/bazaar/internal/web"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // serve runs the web server until ctx is cancelled, then drains: /readyz
@@ -30,13 +33,31 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 		return err
 	}
 
+	reg := prometheus.NewRegistry()
 	srv, err := web.NewServer(web.Config{
 		DB: db, Logger: logger, Instance: cfg.Instance, TrustedProxies: cfg.TrustedProxies,
-		RequestTimeout: cfg.RequestTimeout, SecureCookies: cfg.SecureCookies,
+		RequestTimeout: cfg.RequestTimeout, SecureCookies: cfg.SecureCookies, Registry: reg,
 	})
 	if err != nil {
 		return err
 	}
+
+	// The outbox worker: every replica runs one; row locks share the work.
+	var sender mail.Sender = &mail.Dir{Path: filepath.Join(cfg.DataDir, "mail"), Logger: logger, From: cfg.MailFrom}
+	if cfg.SMTPURL != "" {
+		if sender, err = mail.NewSMTP(cfg.SMTPURL, cfg.MailFrom); err != nil {
+			return err
+		}
+	} else {
+		logger.Warn("BAZAAR_SMTP_URL is not set: mail is written to files, not sent", "dir", filepath.Join(cfg.DataDir, "mail"))
+	}
+	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
+	workerDone := make(chan error, 1)
+	go func() { workerDone <- mail.NewWorker(db, sender, logger, reg).Run(workerCtx) }()
+	defer func() {
+		stopWorker()
+		<-workerDone
+	}()
 	httpServer := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 5 * time.Second,

@@ -34,6 +34,29 @@ var constraints = map[string]constraintError{
 	"listings_price_cents_check": {market.EINVALID, "price", "Price must be between 0.01 and 1,000,000.00"},
 	"listings_currency_check":    {market.EINVALID, "currency", "Currency must be a three-letter code such as USD"},
 	"listings_quantity_check":    {market.EINVALID, "quantity", "Quantity must be between 0 and 100,000"},
+	"listings_seller_id_fkey":    {market.EINVALID, "seller_id", "The seller does not exist"},
+
+	"users_pkey":               {market.ECONFLICT, "", "That account already exists."},
+	"users_email_key":          {market.ECONFLICT, "email", "An account with that email already exists."},
+	"users_email_check":        {market.EINVALID, "email", "Email must be at most 254 characters"},
+	"users_display_name_check": {market.EINVALID, "display_name", "Display name must be 1 to 50 characters"},
+
+	"sessions_pkey":              {market.ECONFLICT, "", "That session already exists."},
+	"user_sessions_pkey":         {market.ECONFLICT, "", "That session already exists."},
+	"user_sessions_user_id_fkey": {market.ENOTFOUND, "", "That account does not exist."},
+
+	"api_tokens_pkey":         {market.ECONFLICT, "", "That token already exists."},
+	"api_tokens_hash_key":     {market.ECONFLICT, "", "That token already exists."},
+	"api_tokens_name_check":   {market.EINVALID, "name", "Name must be 1 to 100 characters"},
+	"api_tokens_user_id_fkey": {market.ENOTFOUND, "", "That account does not exist."},
+
+	"login_failures_pkey": {market.ECONFLICT, "", "That attempt is already recorded."},
+
+	"password_resets_pkey":         {market.ECONFLICT, "", "That reset link already exists."},
+	"password_resets_hash_key":     {market.ECONFLICT, "", "That reset link already exists."},
+	"password_resets_user_id_fkey": {market.ENOTFOUND, "", "That account does not exist."},
+
+	"mail_outbox_pkey": {market.ECONFLICT, "", "That message already exists."},
 }
 
 // translate maps a driver error into market's vocabulary, once, at the
@@ -68,11 +91,13 @@ func translate(err error) error {
 	if errors.As(err, &pgErr) {
 		if ce, ok := constraints[pgErr.ConstraintName]; ok && pgErr.ConstraintName != "" {
 			e := &market.Error{Code: ce.code, Message: ce.message}
+			if ce.field != "" {
+				// Beside the field, whatever the code: a taken email is a
+				// conflict, and the sign-up form shows it under the email.
+				e.Fields = map[string]string{ce.field: ce.message}
+			}
 			if ce.code == market.EINVALID {
 				e.Message = "Please correct the highlighted fields."
-				if ce.field != "" {
-					e.Fields = map[string]string{ce.field: ce.message}
-				}
 			}
 			return fmt.Errorf("%w: %w", e, err)
 		}

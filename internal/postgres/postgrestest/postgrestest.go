@@ -113,6 +113,26 @@ func NewURL(t testing.TB) string {
 	return URL(name)
 }
 
+// NewEmptyURL creates a fresh database without any migration, dropped when
+// t ends, and returns its connection string: for tests of a migration
+// applied to the data an older schema holds.
+func NewEmptyURL(t testing.TB) string {
+	t.Helper()
+	if server == nil {
+		t.Fatal("postgrestest: call postgrestest.Main from TestMain")
+	}
+	name := fmt.Sprintf("%s_e%d", template, counter.Add(1))
+	if err := exec(context.Background(), "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop test database: %v", err)
+		}
+	})
+	return URL(name)
+}
+
 // NewDB returns a store on a fresh migrated database, closed when t ends.
 func NewDB(t testing.TB) *postgres.DB {
 	t.Helper()
