@@ -26,7 +26,6 @@ type stack struct {
 	compose []string // "docker compose" or "docker-compose"
 	files   []string
 	project string
-	base    string // the site as nginx publishes it
 	client  *http.Client
 	// postClient opens a connection per request. When nginx reloads, its
 	// old workers close idle keep-alive connections; a POST written onto
@@ -35,6 +34,9 @@ type stack struct {
 	// without a response byte, so this race is not a failure users see,
 	// and the suite measures what they see.
 	postClient *http.Client
+
+	mu   sync.Mutex
+	base string // the site as nginx publishes it; "" until asked of compose
 }
 
 // newStack returns the stack, or skips (fails under BAZAAR_REQUIRE_ALL=1)
@@ -85,7 +87,6 @@ func newStack(t *testing.T) *stack {
 		compose: compose,
 		files:   abs,
 		project: project,
-		base:    "http://127.0.0.1:8080",
 		client: &http.Client{
 			Timeout:       10 * time.Second,
 			CheckRedirect: noRedirects,
@@ -115,12 +116,47 @@ func composeCommand() []string {
 }
 
 // env is the environment for compose and deploy/rollout.sh alike.
+//
+// BAZAAR_HTTP_PORT="127.0.0.1:" makes docker-compose.yml's
+// "${BAZAAR_HTTP_PORT:-8080}:80" read "127.0.0.1::80": nginx is published
+// on a port Docker picks, on loopback only, so the suite never collides
+// with `make run` (8080), another project or a developer's stack; the suite
+// asks compose which port it got (hostPort).
 func (s *stack) env() []string {
 	return append(os.Environ(),
 		"COMPOSE_FILE="+strings.Join(s.files, string(filepath.ListSeparator)),
 		"COMPOSE_PROJECT_NAME="+s.project,
 		"COMPOSE="+strings.Join(s.compose, " "),
+		"BAZAAR_HTTP_PORT=127.0.0.1:",
 	)
+}
+
+// hostPort asks compose where nginx's port 80 is published (host:port).
+// The port changes whenever nginx's container is created anew (up after
+// down), so up forgets the old one.
+func (s *stack) hostPort(t *testing.T) string {
+	t.Helper()
+	u, err := s.url("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(u, "http://")
+}
+
+// url returns the site's URL for path, asking compose for the port the
+// first time after each up.
+func (s *stack) url(path string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.base == "" {
+		out, err := s.run("port", "nginx", "80")
+		addr := strings.TrimSpace(out)
+		if err != nil || !strings.Contains(addr, ":") || strings.HasSuffix(addr, ":") || strings.HasSuffix(addr, ":0") {
+			return "", fmt.Errorf("compose port nginx 80: %v %q (is the stack up?)", err, out)
+		}
+		s.base = "http://" + addr
+	}
+	return s.base + path, nil
 }
 
 // run runs a compose subcommand and returns its combined output.
@@ -150,6 +186,9 @@ func (s *stack) must(t *testing.T, args ...string) string {
 func (s *stack) up(t *testing.T, extra ...string) {
 	t.Helper()
 	s.must(t, append([]string{"up", "-d", "--no-build"}, extra...)...)
+	s.mu.Lock()
+	s.base = "" // nginx may be a new container on a new port
+	s.mu.Unlock()
 }
 
 // container is the part of `docker inspect` the suite reads.
@@ -340,7 +379,11 @@ func (s *stack) do(req *http.Request) (*response, error) {
 }
 
 func (s *stack) get(path string) (*response, error) {
-	req, err := http.NewRequest(http.MethodGet, s.base+path, nil)
+	u, err := s.url(path)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -348,7 +391,11 @@ func (s *stack) get(path string) (*response, error) {
 }
 
 func (s *stack) postForm(path string, form url.Values) (*response, error) {
-	req, err := http.NewRequest(http.MethodPost, s.base+path, strings.NewReader(form.Encode()))
+	u, err := s.url(path)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, err
 	}
@@ -372,7 +419,11 @@ func (s *stack) createListing(name string) (*response, listing, error) {
 		"currency":    "USD",
 		"quantity":    1,
 	})
-	req, err := http.NewRequest(http.MethodPost, s.base+"/api/v1/listings", bytes.NewReader(body))
+	u, err := s.url("/api/v1/listings")
+	if err != nil {
+		return nil, listing{}, err
+	}
+	req, err := http.NewRequest(http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
 		return nil, listing{}, err
 	}
