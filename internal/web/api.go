@@ -4,6 +4,8 @@ import (
 	"bytes"
 	_ "embed"
 	"encoding/json"
+	"encoding/json/jsontext"
+	jsonv2 "encoding/json/v2"
 	"errors"
 	"fmt"
 	"io"
@@ -47,6 +49,8 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, f failure)
 }
 
 // writeJSON encodes v into a buffer, then writes it with status code.
+// (Encoding stays with encoding/json: its output is what clients know;
+// decoding uses v2 for its strictness.)
 func (s *Server) writeJSON(w http.ResponseWriter, code int, contentType string, v any) {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
@@ -62,50 +66,86 @@ func (s *Server) writeJSON(w http.ResponseWriter, code int, contentType string, 
 	_, _ = buf.WriteTo(w)
 }
 
-// decodeJSON reads one JSON object from the body into dst: at most 1 MiB,
-// no unknown fields, nothing after it. Every failure is an EINVALID with a
-// message a client developer can act on (or a 413 for size).
+// decodeJSON reads one JSON object from the body into dst, strictly:
+// encoding/json/v2 matches member names exactly (no "NAME" or long-s
+// "deſcription" for "description"), refuses duplicate names, invalid UTF-8
+// and lone surrogate escapes, and unknown members; the body must be one
+// object (not null, not an array) with nothing after it. Every failure is an
+// EINVALID with a message a client developer can act on, naming the member
+// where there is one (or a 413 for size).
 func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 			return market.Errorf(market.EINVALID, "Content-Type must be application/json.")
 		}
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxJSONBytes)
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		var mbe *http.MaxBytesError
-		var syn *json.SyntaxError
-		var typ *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &mbe):
-			return err
-		case errors.Is(err, io.EOF):
-			return market.Errorf(market.EINVALID, "The request body must not be empty.")
-		case errors.As(err, &syn):
-			return market.Errorf(market.EINVALID, "The body is not valid JSON (at byte %d).", syn.Offset)
-		case errors.As(err, &typ) && typ.Field == "":
-			return market.Errorf(market.EINVALID, "The body must be a JSON object.")
-		case errors.As(err, &typ):
-			return &market.Error{Code: market.EINVALID, Message: "A field has the wrong type.",
-				Fields: map[string]string{typ.Field: "must be " + jsonKind(typ.Type.Kind())}}
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return &market.Error{Code: market.EINVALID, Message: fmt.Sprintf("Unknown field %q.", name),
-				Fields: map[string]string{name: "unknown field"}}
-		default:
-			return market.Errorf(market.EINVALID, "The body could not be read as JSON.")
-		}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSONBytes))
+	if err != nil {
+		return err // readBody has read it already; only the size can fail here
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
+	dec := jsontext.NewDecoder(bytes.NewReader(body))
+	val, err := dec.ReadValue()
+	switch {
+	case errors.Is(err, io.EOF):
+		return market.Errorf(market.EINVALID, "The request body must not be empty.")
+	case err != nil:
+		return jsonSyntaxError(err)
+	}
+	val = val.Clone() // the decoder reuses its buffer on the next read
+	if _, err := dec.ReadToken(); !errors.Is(err, io.EOF) {
 		return market.Errorf(market.EINVALID, "The body must hold a single JSON object and nothing after it.")
 	}
+	if val.Kind() != '{' {
+		return market.Errorf(market.EINVALID, "The body must be a JSON object.")
+	}
+	if err := jsonv2.Unmarshal(val, dst, jsonv2.RejectUnknownMembers(true)); err != nil {
+		var se *jsonv2.SemanticError
+		if !errors.As(err, &se) {
+			return market.Errorf(market.EINVALID, "The body could not be read as JSON.")
+		}
+		name := member(se.JSONPointer)
+		switch {
+		case errors.Is(err, jsonv2.ErrUnknownName):
+			return &market.Error{Code: market.EINVALID, Message: fmt.Sprintf("Unknown field %q.", name),
+				Fields: map[string]string{name: "unknown field"}}
+		case se.GoType != nil && name != "":
+			return &market.Error{Code: market.EINVALID, Message: "A field has the wrong type.",
+				Fields: map[string]string{name: "must be " + jsonKind(se.GoType.Kind())}}
+		}
+		return market.Errorf(market.EINVALID, "The body could not be read as JSON.")
+	}
 	return nil
+}
+
+// jsonSyntaxError explains a JSON text that breaks the grammar (or the
+// strict rules jsontext applies by default), beside the member it is in
+// when there is one.
+func jsonSyntaxError(err error) error {
+	var syn *jsontext.SyntacticError
+	if !errors.As(err, &syn) {
+		return market.Errorf(market.EINVALID, "The body could not be read as JSON.")
+	}
+	name := member(syn.JSONPointer)
+	msg := ""
+	switch {
+	case errors.Is(err, jsontext.ErrDuplicateName):
+		msg = "appears more than once"
+	case strings.Contains(syn.Err.Error(), "UTF-8"), strings.Contains(syn.Err.Error(), "surrogate"):
+		msg = "must be valid UTF-8 text (no invalid bytes or lone surrogates)"
+	}
+	if name != "" && msg != "" {
+		return &market.Error{Code: market.EINVALID, Message: fmt.Sprintf("Field %q %s.", name, msg), Fields: map[string]string{name: msg}}
+	}
+	return market.Errorf(market.EINVALID, "The body is not valid JSON (at byte %d).", syn.ByteOffset)
+}
+
+// member returns the top-level member a JSON pointer is in ("" for the
+// whole body).
+func member(p jsontext.Pointer) string {
+	for tok := range p.Tokens() {
+		return tok
+	}
+	return ""
 }
 
 // jsonKind names a Go kind as a JSON client would.
