@@ -67,10 +67,17 @@ func checkName(p Problems, key, s string) string {
 	case n > MaxNameLen:
 		p.Add(key, "Name must be at most 200 characters")
 	}
-	if !utf8.ValidString(s) {
+	switch {
+	case !utf8.ValidString(s):
 		p.Add(key, "Name must be valid UTF-8 text")
-	} else if hasControl(s, false) {
+	case hasControl(s, false):
 		p.Add(key, "Name must not contain control characters")
+	case strings.ContainsAny(s, "\u2028\u2029"):
+		p.Add(key, "Name must be on one line")
+	case strings.ContainsFunc(s, isBidiControl):
+		p.Add(key, "Name must not contain characters that change the text direction (such as U+202E)")
+	case !strings.ContainsFunc(s, isVisible):
+		p.Add(key, "Name is required") // only invisible characters: U+200B and the like
 	}
 	return s
 }
@@ -80,12 +87,45 @@ func checkDescription(p Problems, key, s string) string {
 	if utf8.RuneCountInString(s) > MaxDescriptionLen {
 		p.Add(key, "Description must be at most 5,000 characters")
 	}
-	if !utf8.ValidString(s) {
+	switch {
+	case !utf8.ValidString(s):
 		p.Add(key, "Description must be valid UTF-8 text")
-	} else if hasControl(s, true) {
+	case hasControl(s, true):
 		p.Add(key, "Description must not contain control characters")
+	case strings.ContainsAny(s, "\u202d\u202e"):
+		p.Add(key, "Description must not contain direction overrides (U+202D, U+202E)")
 	}
 	return s
+}
+
+// Invisible and direction-changing characters.
+//
+// A name is a heading, a link text and part of the page title, so it must
+// show something (a name of U+200B alone is an invisible link) and must not
+// change the direction of the text around it (U+202E reverses the rest of
+// the title). Names may still hold the joiners ZWJ and ZWNJ that emoji
+// sequences, Persian and Indic scripts need, as long as something visible
+// remains.
+//
+// A description is its own block of text, where the Unicode bidirectional
+// algorithm ends every embedding at the end of the paragraph, so it keeps
+// what real mixed-direction text uses: the marks LRM, RLM and ALM, the
+// embeddings and isolates (U+202A-U+202C, U+2066-U+2069) and the joiners.
+// It may not hold the overrides LRO and RLO (U+202D, U+202E), whose only
+// effect is to show characters in an order other than the one they are
+// stored in: the tool of spoofed text, not of any language.
+
+// isBidiControl reports whether r is one of Unicode's explicit
+// directional formatting characters (Bidi_Control).
+func isBidiControl(r rune) bool { return unicode.Is(unicode.Bidi_Control, r) }
+
+// isVisible reports whether r shows anything: not white space, not a
+// format character (U+200B, U+FEFF, soft hyphen, ...), not default
+// ignorable (Hangul fillers, variation selectors, ...), not the blank
+// Braille pattern.
+func isVisible(r rune) bool {
+	return !unicode.IsSpace(r) && !unicode.In(r, unicode.Cf, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector) &&
+		r != '\u2800'
 }
 
 func checkCurrency(p Problems, key, code string) {
