@@ -50,7 +50,7 @@ func (l *Listing) ValidateInto(p Problems) {
 		l.Price.Currency = DefaultCurrency
 	}
 	checkCurrency(p, "currency", l.Price.Currency)
-	checkPrice(p, "price", l.Price.Cents)
+	checkPrice(p, "price", l.Price)
 	checkQuantity(p, "quantity", l.Quantity)
 }
 
@@ -130,13 +130,15 @@ func isVisible(r rune) bool {
 
 func checkCurrency(p Problems, key, code string) {
 	if !ValidCurrency(code) {
-		p.Add(key, "Currency must be a three-letter code such as USD")
+		p.Add(key, "Currency must be an ISO 4217 code in use, such as USD, EUR or JPY")
 	}
 }
 
-func checkPrice(p Problems, key string, cents int64) {
-	if cents < MinPriceCents || cents > MaxPriceCents {
-		p.Add(key, "Price must be between 0.01 and 1,000,000.00")
+// checkPrice bounds a price in minor units; the message speaks in its
+// currency's units ("between 1 and 100,000,000" for JPY).
+func checkPrice(p Problems, key string, m Money) {
+	if m.Cents < MinPriceCents || m.Cents > MaxPriceCents {
+		p.Add(key, priceRange(m.Currency))
 	}
 }
 
@@ -169,7 +171,7 @@ type ListingInput struct {
 	Name        *string
 	Description *string
 	// Price is an amount as a person types it, in the currency's main unit
-	// ("12.50", "1,000"): the form's "price" field.
+	// ("12.50", "1,000", "1250" for JPY): the form's "price" field.
 	Price *string
 	// PriceCents is the amount in minor units ("1250"), as the API's
 	// "price_cents" carries it. Set Price or PriceCents, not both.
@@ -178,6 +180,9 @@ type ListingInput struct {
 	Currency *string
 	Quantity *string
 }
+
+// Empty reports whether no field was sent: a change that changes nothing.
+func (in ListingInput) Empty() bool { return in == ListingInput{} }
 
 // NewListing applies the rules for a new listing, in which name, price and
 // quantity are required, and returns it ready to store.
@@ -192,34 +197,36 @@ func (in ListingInput) NewListing() (*Listing, error) {
 	if in.Quantity == nil {
 		p.Add("quantity", "Quantity is required")
 	}
-	patch := in.check(p)
+	l := &Listing{Price: Money{Currency: DefaultCurrency}}
+	in.apply(p, l)
 	if err := p.Err(); err != nil {
 		return nil, err
 	}
-	l := &Listing{Price: Money{Currency: DefaultCurrency}}
-	patch.Apply(l)
 	return l, nil
 }
 
-// Patch applies the rules to the fields that were sent and returns the
-// change to make. Every field it returns is valid on its own; the store
-// checks the whole listing again once the change is applied.
-func (in ListingInput) Patch() (ListingPatch, error) {
+// Apply checks the fields that were sent and, when every one is valid,
+// copies them onto l; otherwise l is unchanged and the error says what is
+// wrong with each field. A price is read in the currency l will have after
+// the change, which is why the store applies input to the listing it has
+// locked rather than to a copy read earlier.
+func (in ListingInput) Apply(l *Listing) error {
 	p := Problems{}
-	patch := in.check(p)
+	next := *l
+	in.apply(p, &next)
 	if err := p.Err(); err != nil {
-		return ListingPatch{}, err
+		return err
 	}
-	return patch, nil
+	*l = next
+	return nil
 }
 
-func (in ListingInput) check(p Problems) ListingPatch {
-	var out ListingPatch
+func (in ListingInput) apply(p Problems, l *Listing) {
 	if in.Name != nil {
-		out.Name = ptr(checkName(p, "name", *in.Name))
+		l.Name = checkName(p, "name", *in.Name)
 	}
 	if in.Description != nil {
-		out.Description = ptr(checkDescription(p, "description", *in.Description))
+		l.Description = checkDescription(p, "description", *in.Description)
 	}
 	if in.Currency != nil {
 		cur := strings.TrimSpace(*in.Currency)
@@ -227,72 +234,35 @@ func (in ListingInput) check(p Problems) ListingPatch {
 			cur = DefaultCurrency
 		}
 		checkCurrency(p, "currency", cur)
-		out.Currency = &cur
+		l.Price.Currency = cur
 	}
 	if in.Price != nil {
-		switch s := strings.TrimSpace(*in.Price); {
-		case s == "":
+		if s := strings.TrimSpace(*in.Price); s == "" {
 			p.Add("price", "Price is required")
-		default:
-			if c, err := ParseCents(s); err != nil {
-				p.Add("price", ErrorMessage(err))
-			} else {
-				checkPrice(p, "price", c)
-				out.PriceCents = &c
-			}
+		} else if c, err := ParseAmount(s, l.Price.Currency); err != nil {
+			p.Add("price", ErrorMessage(err))
+		} else {
+			l.Price.Cents = c
+			checkPrice(p, "price", l.Price)
 		}
 	}
 	if in.PriceCents != nil {
 		if c, err := strconv.ParseInt(strings.TrimSpace(*in.PriceCents), 10, 64); err != nil {
-			p.Add("price_cents", "Price must be a whole number of cents")
+			p.Add("price_cents", "Price must be a whole number of the currency's minor unit")
 		} else {
-			checkPrice(p, "price_cents", c)
-			out.PriceCents = &c
+			l.Price.Cents = c
+			checkPrice(p, "price_cents", l.Price)
 		}
 	}
 	if in.Quantity != nil {
-		switch s := strings.TrimSpace(*in.Quantity); {
-		case s == "":
+		if s := strings.TrimSpace(*in.Quantity); s == "" {
 			p.Add("quantity", "Quantity is required")
-		default:
-			if q, err := strconv.Atoi(s); err != nil {
-				p.Add("quantity", "Quantity must be a whole number between 0 and 100,000")
-			} else {
-				checkQuantity(p, "quantity", q)
-				out.Quantity = &q
-			}
+		} else if q, err := strconv.Atoi(s); err != nil {
+			p.Add("quantity", "Quantity must be a whole number between 0 and 100,000")
+		} else {
+			l.Quantity = q
+			checkQuantity(p, "quantity", q)
 		}
-	}
-	return out
-}
-
-func ptr[T any](v T) *T { return &v }
-
-// ListingPatch is a partial update; nil fields are left alone.
-type ListingPatch struct {
-	Name        *string
-	Description *string
-	PriceCents  *int64
-	Currency    *string
-	Quantity    *int
-}
-
-// Apply copies the set fields of p onto l.
-func (p ListingPatch) Apply(l *Listing) {
-	if p.Name != nil {
-		l.Name = *p.Name
-	}
-	if p.Description != nil {
-		l.Description = *p.Description
-	}
-	if p.PriceCents != nil {
-		l.Price.Cents = *p.PriceCents
-	}
-	if p.Currency != nil {
-		l.Price.Currency = *p.Currency
-	}
-	if p.Quantity != nil {
-		l.Quantity = *p.Quantity
 	}
 }
 

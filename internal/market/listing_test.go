@@ -59,8 +59,10 @@ func TestListingValidate(t *testing.T) {
 		{"quantity max+1", func(l *market.Listing) { l.Quantity = 100_001 }, "quantity", "Quantity must be between 0 and 100,000"},
 		{"currency EUR", func(l *market.Listing) { l.Price.Currency = "EUR" }, "", ""},
 		{"currency empty defaults", func(l *market.Listing) { l.Price.Currency = "" }, "", ""},
-		{"currency lower case", func(l *market.Listing) { l.Price.Currency = "usd" }, "currency", "Currency must be a three-letter code such as USD"},
-		{"currency too long", func(l *market.Listing) { l.Price.Currency = "USDX" }, "currency", "Currency must be a three-letter code such as USD"},
+		{"currency lower case", func(l *market.Listing) { l.Price.Currency = "usd" }, "currency", "Currency must be an ISO 4217 code in use, such as USD, EUR or JPY"},
+		{"currency too long", func(l *market.Listing) { l.Price.Currency = "USDX" }, "currency", "Currency must be an ISO 4217 code in use, such as USD, EUR or JPY"},
+		{"currency made up", func(l *market.Listing) { l.Price.Currency = "ZZZ" }, "currency", "Currency must be an ISO 4217 code in use, such as USD, EUR or JPY"},
+		{"currency yen", func(l *market.Listing) { l.Price.Currency = "JPY" }, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,26 +122,6 @@ func TestListingValidateIntoKeepsEarlierProblems(t *testing.T) {
 	}
 }
 
-func TestListingPatchApply(t *testing.T) {
-	t.Parallel()
-	l := validListing()
-	q, cur := 0, "EUR"
-	market.ListingPatch{Quantity: &q, Currency: &cur}.Apply(l)
-	want := validListing()
-	want.Quantity, want.Price.Currency = 0, "EUR"
-	if *l != *want {
-		t.Errorf("after Apply = %+v, want %+v", l, want)
-	}
-	if l.InStock() {
-		t.Error("a listing with quantity 0 is in stock")
-	}
-	name, desc, price := "N", "", int64(5)
-	market.ListingPatch{Name: &name, Description: &desc, PriceCents: &price}.Apply(l)
-	if l.Name != "N" || l.Description != "" || l.Price.Cents != 5 || l.Quantity != 0 {
-		t.Errorf("after second Apply = %+v", l)
-	}
-}
-
 func str(s string) *string { return &s }
 
 func TestListingInputNewListing(t *testing.T) {
@@ -171,7 +153,7 @@ func TestListingInputNewListing(t *testing.T) {
 		{"quantity text", func(in *market.ListingInput) { in.Quantity = str("1.5") },
 			map[string]string{"quantity": "Quantity must be a whole number between 0 and 100,000"}},
 		{"quantity range", func(in *market.ListingInput) { in.Quantity = str("100001") }, map[string]string{"quantity": "Quantity must be between 0 and 100,000"}},
-		{"currency", func(in *market.ListingInput) { in.Currency = str("usd") }, map[string]string{"currency": "Currency must be a three-letter code such as USD"}},
+		{"currency", func(in *market.ListingInput) { in.Currency = str("usd") }, map[string]string{"currency": "Currency must be an ISO 4217 code in use, such as USD, EUR or JPY"}},
 		{"name control", func(in *market.ListingInput) { in.Name = str("a\x00b") }, map[string]string{"name": "Name must not contain control characters"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,21 +167,71 @@ func TestListingInputNewListing(t *testing.T) {
 	}
 }
 
-func TestListingInputPatch(t *testing.T) {
+func TestListingInputApply(t *testing.T) {
 	t.Parallel()
-	p, err := market.ListingInput{Quantity: str(" 0 "), Currency: str("")}.Patch()
-	if err != nil {
+	l := validListing()
+	if err := (market.ListingInput{Quantity: str(" 0 "), Currency: str("")}).Apply(l); err != nil {
 		t.Fatal(err)
 	}
-	if p.Name != nil || p.Description != nil || p.PriceCents != nil || *p.Quantity != 0 || *p.Currency != "USD" {
-		t.Errorf("patch = %+v", p)
+	want := validListing()
+	want.Quantity = 0
+	if *l != *want || l.InStock() {
+		t.Errorf("after Apply = %+v, want %+v", l, want)
 	}
-	if p, err := (market.ListingInput{}).Patch(); err != nil || p != (market.ListingPatch{}) {
-		t.Errorf("empty input: %+v, %v; want an empty patch", p, err)
+	if !(market.ListingInput{}).Empty() || (market.ListingInput{Name: str("")}).Empty() {
+		t.Error("Empty is wrong")
 	}
-	_, err = market.ListingInput{Name: str(" "), PriceCents: str("100000001")}.Patch()
-	want := map[string]string{"name": "Name is required", "price_cents": "Price must be between 0.01 and 1,000,000.00"}
-	if !maps.Equal(market.ErrorFields(err), want) {
-		t.Errorf("fields = %v, want %v", market.ErrorFields(err), want)
+	before := *l
+	err := market.ListingInput{Name: str(" "), PriceCents: str("100000001"), Quantity: str("5")}.Apply(l)
+	want2 := map[string]string{"name": "Name is required", "price_cents": "Price must be between 0.01 and 1,000,000.00"}
+	if !maps.Equal(market.ErrorFields(err), want2) {
+		t.Errorf("fields = %v, want %v", market.ErrorFields(err), want2)
+	}
+	if *l != before {
+		t.Errorf("a failed Apply changed the listing: %+v, was %+v", *l, before)
+	}
+}
+
+// TestListingInputPriceInItsCurrency: a typed price is read in the
+// currency the listing will have, with that currency's decimals, and the
+// range is told in its units.
+func TestListingInputPriceInItsCurrency(t *testing.T) {
+	t.Parallel()
+	yen := func() *market.Listing {
+		l := validListing()
+		l.Price = market.Money{Cents: 1250, Currency: "JPY"}
+		return l
+	}
+	for _, tt := range []struct {
+		name  string
+		l     *market.Listing
+		in    market.ListingInput
+		cents int64
+		cur   string
+		msg   string // the price field's message; "" means valid
+		field string
+	}{
+		{"yen whole", yen(), market.ListingInput{Price: str("1,500")}, 1500, "JPY", "", "price"},
+		{"yen with decimals", yen(), market.ListingInput{Price: str("15.00")}, 0, "", "Prices in JPY are whole numbers, without decimals", "price"},
+		{"yen too cheap", yen(), market.ListingInput{Price: str("0")}, 0, "", "Price must be between 1 and 100,000,000", "price"},
+		{"yen minor units", yen(), market.ListingInput{PriceCents: str("100000001")}, 0, "", "Price must be between 1 and 100,000,000", "price_cents"},
+		{"to dinar, three decimals", validListing(), market.ListingInput{Currency: str("BHD"), Price: str("1.255")}, 1255, "BHD", "", "price"},
+		{"dinar, four decimals", validListing(), market.ListingInput{Currency: str("BHD"), Price: str("1.2555")}, 0, "", "Price can have at most three decimal places", "price"},
+		{"dollars, example", validListing(), market.ListingInput{Price: str("12,5")}, 0, "", "Price must be an amount such as 12.50", "price"},
+		{"yen, example", yen(), market.ListingInput{Price: str("abc")}, 0, "", "Price must be an amount such as 12", "price"},
+		{"to yen by name", validListing(), market.ListingInput{Currency: str("JPY"), Price: str("980")}, 980, "JPY", "", "price"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.in.Apply(tt.l)
+			if tt.msg == "" {
+				if err != nil || tt.l.Price != (market.Money{Cents: tt.cents, Currency: tt.cur}) {
+					t.Errorf("Apply: %v, price %+v; want %d %s", err, tt.l.Price, tt.cents, tt.cur)
+				}
+				return
+			}
+			if got := market.ErrorFields(err)[tt.field]; got != tt.msg {
+				t.Errorf("%s message = %q (err %v), want %q", tt.field, got, err, tt.msg)
+			}
+		})
 	}
 }

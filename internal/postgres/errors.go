@@ -32,7 +32,7 @@ var constraints = map[string]constraintError{
 	"listings_name_check":        {market.EINVALID, "name", "Name must be 1 to 200 characters"},
 	"listings_description_check": {market.EINVALID, "description", "Description must be at most 5,000 characters"},
 	"listings_price_cents_check": {market.EINVALID, "price", "Price must be between 0.01 and 1,000,000.00"},
-	"listings_currency_check":    {market.EINVALID, "currency", "Currency must be a three-letter code such as USD"},
+	"listings_currency_check":    {market.EINVALID, "currency", "Currency must be an ISO 4217 code in use, such as USD, EUR or JPY"},
 	"listings_quantity_check":    {market.EINVALID, "quantity", "Quantity must be between 0 and 100,000"},
 	"listings_seller_id_fkey":    {market.EINVALID, "seller_id", "The seller does not exist"},
 

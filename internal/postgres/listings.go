@@ -118,11 +118,12 @@ func (db *DB) Listings(ctx context.Context, f market.ListingFilter) (*market.Lis
 	return page, nil
 }
 
-// UpdateListing applies patch to the listing with the given id and returns
-// the result. Read, check and write happen in one transaction holding the
-// row lock, so concurrent edits cannot interleave.
-func (db *DB) UpdateListing(ctx context.Context, id int64, patch market.ListingPatch) (*market.Listing, error) {
-	if patch == (market.ListingPatch{}) {
+// UpdateListing applies the input to the listing with the given id and
+// returns the result. Lock, read, check and write are one transaction, so
+// concurrent edits cannot interleave and a price is read in the currency the
+// listing has at that moment.
+func (db *DB) UpdateListing(ctx context.Context, id int64, in market.ListingInput) (*market.Listing, error) {
+	if in.Empty() {
 		// Nothing to change: not a write, and updated_at stays true.
 		return db.Listing(ctx, id)
 	}
@@ -132,7 +133,9 @@ func (db *DB) UpdateListing(ctx context.Context, id int64, patch market.ListingP
 		if l, err = listingByID(ctx, tx, id, true); err != nil {
 			return err
 		}
-		patch.Apply(l)
+		if err := in.Apply(l); err != nil {
+			return err
+		}
 		if err := l.Validate(); err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,8 @@ import (
 )
 
 func TestMain(m *testing.M) { postgrestest.Main(m) }
+
+func str(s string) *string { return &s }
 
 func newListing(name string) *market.Listing {
 	return &market.Listing{Name: name, Description: "d", Price: market.Money{Cents: 1250}, Quantity: 3}
@@ -118,30 +121,29 @@ func TestUpdateListing(t *testing.T) {
 	if err := db.CreateListing(ctx, l); err != nil {
 		t.Fatal(err)
 	}
-	q := 9
-	got, err := db.UpdateListing(ctx, l.ID, market.ListingPatch{Quantity: &q})
+	q := market.ListingInput{Quantity: str("9")}
+	got, err := db.UpdateListing(ctx, l.ID, q)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.Quantity != 9 || got.Name != "Chair" || !got.UpdatedAt.After(l.UpdatedAt) {
 		t.Errorf("after update: %+v", got)
 	}
-	bad := ""
-	if _, err := db.UpdateListing(ctx, l.ID, market.ListingPatch{Name: &bad}); market.ErrorCode(err) != market.EINVALID {
+	if _, err := db.UpdateListing(ctx, l.ID, market.ListingInput{Name: str("")}); market.ErrorCode(err) != market.EINVALID {
 		t.Errorf("empty name: err = %v", err)
 	}
 	again, _ := db.Listing(ctx, l.ID)
 	if again.Name != "Chair" {
 		t.Errorf("invalid update changed the row: %+v", again)
 	}
-	if _, err := db.UpdateListing(ctx, l.ID+99, market.ListingPatch{Quantity: &q}); market.ErrorCode(err) != market.ENOTFOUND {
+	if _, err := db.UpdateListing(ctx, l.ID+99, q); market.ErrorCode(err) != market.ENOTFOUND {
 		t.Errorf("update missing: err = %v", err)
 	}
-	same, err := db.UpdateListing(ctx, l.ID, market.ListingPatch{})
+	same, err := db.UpdateListing(ctx, l.ID, market.ListingInput{})
 	if err != nil || !same.UpdatedAt.Equal(got.UpdatedAt) {
 		t.Errorf("empty patch: updated_at %v -> %v (err %v); want unchanged", got.UpdatedAt, same.UpdatedAt, err)
 	}
-	if _, err := db.UpdateListing(ctx, l.ID+99, market.ListingPatch{}); market.ErrorCode(err) != market.ENOTFOUND {
+	if _, err := db.UpdateListing(ctx, l.ID+99, market.ListingInput{}); market.ErrorCode(err) != market.ENOTFOUND {
 		t.Errorf("empty patch of a missing listing: err = %v", err)
 	}
 }
@@ -163,7 +165,8 @@ func TestConcurrentUpdatesDoNotLoseWrites(t *testing.T) {
 	for round := 1; round <= 20; round++ {
 		name, desc := fmt.Sprintf("name %d", round), fmt.Sprintf("description %d", round)
 		price, qty, cur := int64(1000+round), round, []string{"EUR", "GBP"}[round%2]
-		patches := []market.ListingPatch{{Name: &name}, {Description: &desc}, {PriceCents: &price}, {Quantity: &qty}, {Currency: &cur}}
+		patches := []market.ListingInput{{Name: &name}, {Description: &desc}, {PriceCents: str(strconv.FormatInt(price, 10))},
+			{Quantity: str(strconv.Itoa(qty))}, {Currency: &cur}}
 		var wg sync.WaitGroup
 		start := make(chan struct{})
 		for _, p := range patches {

@@ -143,11 +143,7 @@ func (s *Server) apiUpdateListing(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	patch, err := in.input().Patch()
-	var l *market.Listing
-	if err == nil {
-		l, err = s.db.UpdateListing(r.Context(), id, patch)
-	}
+	l, err := s.db.UpdateListing(r.Context(), id, in.input())
 	if err != nil {
 		s.error(w, r, err)
 		return

@@ -55,7 +55,7 @@ func newListingForm(l *market.Listing) listingForm {
 	}
 	return listingForm{
 		Action: "/listings/" + strconv.FormatInt(l.ID, 10), Editing: true, ID: l.ID, Currency: l.Price.Currency,
-		Name: l.Name, Description: l.Description, Price: market.FormatCents(l.Price.Cents), Quantity: strconv.Itoa(l.Quantity),
+		Name: l.Name, Description: l.Description, Price: market.FormatAmount(l.Price.Cents, l.Price.Currency), Quantity: strconv.Itoa(l.Quantity),
 	}
 }
 
@@ -133,11 +133,7 @@ func (s *Server) handleListingUpdate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	patch, err := in.Patch()
-	if err == nil {
-		_, err = s.db.UpdateListing(r.Context(), l.ID, patch)
-	}
-	if err != nil {
+	if _, err := s.db.UpdateListing(r.Context(), l.ID, in); err != nil {
 		s.formError(w, r, form, err)
 		return
 	}

@@ -573,3 +573,56 @@ func TestEditFormBelongsToItsListing(t *testing.T) {
 		t.Error("the sell form does not name the default currency")
 	}
 }
+
+// TestCurrencyMinorUnits: amounts are shown, typed and sent in their own
+// currency's units: the yen has no minor unit, the Bahraini dinar three.
+func TestCurrencyMinorUnits(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	yen := ts.createAPI(t, `{"name":"Teapot","price_cents":1250,"quantity":1,"currency":"JPY"}`)
+	dinar := ts.createAPI(t, `{"name":"Lamp","price_cents":12500,"quantity":1,"currency":"BHD"}`)
+	yenPath, dinarPath := "/listings/"+strconv.FormatInt(yen.ID, 10), "/listings/"+strconv.FormatInt(dinar.ID, 10)
+	for path, want := range map[string]string{yenPath: "1250 JPY", dinarPath: "12.500 BHD", "/": "1250 JPY"} {
+		if r := ts.get(t, path); !strings.Contains(r.body, want) {
+			t.Errorf("%s does not show %q", path, want)
+		}
+	}
+	if r := ts.get(t, yenPath); strings.Contains(r.body, "12.50") {
+		t.Error("the yen price is shown with decimals")
+	}
+	r := ts.get(t, yenPath+"/edit")
+	if !strings.Contains(r.body, `name="price" value="1250"`) || !strings.Contains(r.body, "Price (JPY)") {
+		t.Errorf("yen edit form does not hold 1250 in JPY")
+	}
+
+	form := validForm()
+	form.Set("price", "12.50")
+	r = ts.postForm(t, yenPath, form)
+	wantPage(t, r, http.StatusUnprocessableEntity)
+	wantFieldError(t, r.body, "price", "Prices in JPY are whole numbers, without decimals")
+	form.Set("price", "1,980")
+	if r := ts.postForm(t, yenPath, form); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("yen price 1,980: status %d", r.StatusCode)
+	}
+	if got := decode[apiListing](t, ts.get(t, "/api/v1/listings/"+strconv.FormatInt(yen.ID, 10))); got.PriceCents != 1980 || got.Currency != "JPY" {
+		t.Errorf("after the form: %d %s, want 1980 JPY (price_cents is in the currency's minor unit)", got.PriceCents, got.Currency)
+	}
+	form.Set("price", "1.2345")
+	r = ts.postForm(t, dinarPath, form)
+	wantFieldError(t, r.body, "price", "Price can have at most three decimal places")
+
+	for _, body := range []string{
+		`{"name":"x","price_cents":1,"quantity":1,"currency":"ZZZ"}`,
+		`{"name":"x","price_cents":1,"quantity":1,"currency":"XTS"}`,
+		`{"name":"x","price_cents":1,"quantity":1,"currency":"DEM"}`,
+	} {
+		p := wantProblem(t, ts.api(t, "POST", "/api/v1/listings", body), http.StatusUnprocessableEntity)
+		if p.Errors["currency"] == "" {
+			t.Errorf("%s: errors %v, want one for currency", body, p.Errors)
+		}
+	}
+	p := wantProblem(t, ts.api(t, "PATCH", "/api/v1/listings/"+strconv.FormatInt(yen.ID, 10), `{"price_cents":0}`), http.StatusUnprocessableEntity)
+	if p.Errors["price_cents"] != "Price must be between 1 and 100,000,000" {
+		t.Errorf("yen range message = %q", p.Errors["price_cents"])
+	}
+}

@@ -62,7 +62,7 @@ func newViews() (*views, error) {
 // the same template files and must format them the same way.
 func FuncMap(version string) template.FuncMap {
 	return template.FuncMap{
-		"money":  func(m market.Money) string { return market.FormatCents(m.Cents) + " " + m.Currency },
+		"money":  market.Money.String,
 		"date":   func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
 		"iso":    func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"static": func(name string) string { return "/static/" + version + "/" + name },
