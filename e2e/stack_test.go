@@ -310,6 +310,28 @@ func (s *stack) reloadNginx(t *testing.T) {
 	s.must(t, "exec", "-T", "nginx", "nginx", "-s", "reload")
 }
 
+// servedBy reads the logs of the given containers and returns, for every
+// request id a log line names, the name of the container that logged it.
+func servedBy(t *testing.T, cs []container) map[string]string {
+	t.Helper()
+	by := map[string]string{}
+	for _, c := range cs {
+		out, err := exec.Command("docker", "logs", c.ID).CombinedOutput()
+		if err != nil {
+			t.Fatalf("docker logs %s: %v\n%s", c.Name, err, out)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			var rec struct {
+				RequestID string `json:"request_id"`
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.RequestID != "" {
+				by[rec.RequestID] = strings.TrimPrefix(c.Name, "/")
+			}
+		}
+	}
+	return by
+}
+
 // psql runs a query in the db container and returns its unaligned output.
 func (s *stack) psql(t *testing.T, query string) string {
 	t.Helper()

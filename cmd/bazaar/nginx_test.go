@@ -7,18 +7,23 @@ package main
 // failure of the old prototype's proxy.
 
 import (
+	"bufio"
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bazaarhq/bazaar/internal/nginxtest"
 )
@@ -516,5 +521,306 @@ func TestNginxPassesSecurityHeaders(t *testing.T) {
 	}
 	if s := resp.Header.Get("Server"); s != "nginx" {
 		t.Errorf("Server = %q, want \"nginx\" without a version", s)
+	}
+}
+
+// rawHTTP sends request byte for byte to addr (so a test can send what
+// net/http would refuse or fix: no Host, raw non-UTF-8 bytes) and reads
+// one response.
+func rawHTTP(t testing.TB, addr, request string) (*http.Response, string) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(15 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("reading the response to %.60q: %v", request, err)
+	}
+	return resp, readBody(t, resp)
+}
+
+// Internal endpoints are refused on the public port, however the path is
+// spelled, while the app itself still serves them (Prometheus scrapes it
+// on the internal network). /healthz and /readyz stay public on purpose
+// (see the template).
+func TestNginxRefusesInternalEndpoints(t *testing.T) {
+	a := startApp(t, nil)
+	n := nginxtest.New(t, a.Addr, nginxtest.Options{})
+
+	if b := get(t, a.URL+"/metrics"); !strings.Contains(b, "# HELP") {
+		t.Fatalf("the app's own /metrics has no metrics:\n%.300s", b)
+	}
+	for _, path := range []string{"/metrics", "/metrics?format=text", "//metrics", "/%6detrics", "/./metrics", "/static/../metrics", "/metrics/."} {
+		t.Run(path, func(t *testing.T) {
+			resp, body := rawHTTP(t, n.Addr, "GET "+path+" HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n")
+			if strings.Contains(body, "# HELP") || strings.Contains(body, "# TYPE") {
+				t.Fatalf("GET %s through nginx: %s, and the body has metrics:\n%.300s", path, resp.Status, body)
+			}
+			if resp.StatusCode == http.StatusOK {
+				t.Errorf("GET %s through nginx: %s, want a refusal", path, resp.Status)
+			}
+		})
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if resp, body := rawHTTP(t, n.Addr, "GET "+path+" HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n"); resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s through nginx: %s %q, want 200 (public on purpose)", path, resp.Status, body)
+		}
+	}
+}
+
+// faultUpstream stands in for the app where nginx must make its own error:
+// /healthz answers (so nginx comes up), /broken* hangs up without a
+// response (nginx says 502), and after freeze nothing at its address
+// completes a connect any more (nginx's connect times out: 504).
+type faultUpstream struct {
+	Addr string
+	srv  *httptest.Server
+}
+
+func newFaultUpstream(t testing.TB) *faultUpstream {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	hangUp := func(w http.ResponseWriter, r *http.Request) {
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+	}
+	mux.HandleFunc("/broken", hangUp)
+	mux.HandleFunc("/api/v1/broken", hangUp)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return &faultUpstream{Addr: srv.Listener.Addr().String(), srv: srv}
+}
+
+// freeze replaces the server by a socket on the same address that listens
+// with a backlog of 0 and never accepts: once one connection waits in its
+// queue the kernel drops every further SYN, which is what an overloaded or
+// vanished replica looks like to nginx. It returns when a connect times out.
+func (u *faultUpstream) freeze(t testing.TB) {
+	t.Helper()
+	u.srv.Close() // also every connection nginx keeps alive to it
+	ap, err := netip.ParseAddrPort(u.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())}); err != nil {
+		t.Fatalf("rebinding %s: %v", u.Addr, err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		c, err := net.DialTimeout("tcp", u.Addr, 300*time.Millisecond)
+		if err != nil {
+			return // the queue is full: connects now hang
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	t.Fatal("the accept queue never filled")
+}
+
+// nginx's own error responses follow the app's rules: the same security
+// headers, one X-Request-ID, problem+json under /api/ and HTML elsewhere.
+func TestNginxErrorPages(t *testing.T) {
+	a := startApp(t, nil)
+	n := nginxtest.New(t, a.Addr, nginxtest.Options{})
+	fault := newFaultUpstream(t)
+	nf := nginxtest.New(t, fault.Addr, nginxtest.Options{})
+
+	// The app's own headers are the reference: one source for their values.
+	ref, _ := rawHTTP(t, a.Addr, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	securityHeaders := []string{"Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options", "Cross-Origin-Opener-Policy"}
+	for _, h := range securityHeaders {
+		if ref.Header.Get(h) == "" {
+			t.Fatalf("the app sends no %s; the reference is broken", h)
+		}
+	}
+
+	big := strings.Repeat("a", 2<<20)
+	long := strings.Repeat("a", 10000)
+	huge := strings.Repeat("b", 10000)
+	type check struct {
+		name    string
+		do      func(t *testing.T) (*http.Response, string)
+		status  int
+		problem bool // problem+json rather than HTML
+	}
+	post := func(base, path, ct, body string) func(t *testing.T) (*http.Response, string) {
+		return func(t *testing.T) (*http.Response, string) {
+			resp, err := noRedirect.Post(base+path, ct, strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return resp, readBody(t, resp)
+		}
+	}
+	raw := func(addr, req string) func(t *testing.T) (*http.Response, string) {
+		return func(t *testing.T) (*http.Response, string) { return rawHTTP(t, addr, req) }
+	}
+	checks := []check{
+		{"400 no Host, API", raw(n.Addr, "GET /api/v1/listings HTTP/1.1\r\n\r\n"), 400, true},
+		{"400 no Host, page", raw(n.Addr, "GET /listings/new HTTP/1.1\r\n\r\n"), 400, false},
+		{"400 header too large, API", raw(n.Addr, "GET /api/v1/listings HTTP/1.1\r\nHost: x\r\nX-Big: "+huge+"\r\n\r\n"), 400, true},
+		{"404 internal endpoint", raw(n.Addr, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), 404, false},
+		{"413 API", post(n.URL, "/api/v1/listings", "application/json", `{"name":"`+big+`"}`), 413, true},
+		{"413 form", post(n.URL, "/listings", "application/x-www-form-urlencoded", "name="+big), 413, false},
+		{"414 API", raw(n.Addr, "GET /api/v1/listings?q="+long+" HTTP/1.1\r\nHost: x\r\n\r\n"), 414, true},
+		{"414 page", raw(n.Addr, "GET /?q="+long+" HTTP/1.1\r\nHost: x\r\n\r\n"), 414, false},
+		{"502 API", raw(nf.Addr, "GET /api/v1/broken HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), 502, true},
+		{"502 page", raw(nf.Addr, "GET /broken HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), 502, false},
+	}
+	run := func(c check) {
+		t.Run(c.name, func(t *testing.T) {
+			resp, body := c.do(t)
+			if resp.StatusCode != c.status {
+				t.Fatalf("%s, want %d\n%.300s", resp.Status, c.status, body)
+			}
+			for _, h := range securityHeaders {
+				if got := resp.Header.Values(h); len(got) != 1 || got[0] != ref.Header.Get(h) {
+					t.Errorf("%s = %q, want exactly the app's %q", h, got, ref.Header.Get(h))
+				}
+			}
+			ids := resp.Header.Values("X-Request-ID")
+			if len(ids) != 1 || !hex32.MatchString(ids[0]) {
+				t.Errorf("X-Request-ID = %q, want one nginx id", ids)
+			}
+			ct := resp.Header.Get("Content-Type")
+			if !c.problem {
+				if !strings.HasPrefix(ct, "text/html") || !strings.Contains(body, "<title>") {
+					t.Errorf("Content-Type %q, want an HTML page:\n%.300s", ct, body)
+				}
+				return
+			}
+			var p struct {
+				Type, Title, Detail string
+				RequestID           string `json:"request_id"`
+				Status              int
+			}
+			if ct != "application/problem+json" {
+				t.Errorf("Content-Type %q, want application/problem+json", ct)
+			}
+			if err := json.Unmarshal([]byte(body), &p); err != nil {
+				t.Fatalf("body is not JSON: %v\n%.300s", err, body)
+			}
+			if p.Status != c.status || p.Title == "" || p.Type != "about:blank" || (len(ids) == 1 && p.RequestID != ids[0]) {
+				t.Errorf("problem = %+v, want status %d, a title and request_id %q", p, c.status, ids)
+			}
+		})
+	}
+	for _, c := range checks {
+		run(c)
+	}
+	fault.freeze(t)
+	run(check{"504 API", raw(nf.Addr, "GET /api/v1/listings HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), 504, true})
+	run(check{"504 page", raw(nf.Addr, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), 504, false})
+}
+
+// An HTTP/1.0 client may omit Host. nginx must not forward an empty Host
+// (the app would answer 400) but its own server name.
+func TestNginxHTTP10WithoutHost(t *testing.T) {
+	a := startApp(t, nil)
+	n := nginxtest.New(t, a.Addr, nginxtest.Options{})
+	if resp, body := rawHTTP(t, n.Addr, "GET /healthz HTTP/1.0\r\n\r\n"); resp.StatusCode != http.StatusOK {
+		t.Errorf("HTTP/1.0 GET /healthz without Host through nginx: %s %q, want 200", resp.Status, body)
+	}
+	if resp, body := rawHTTP(t, n.Addr, "GET / HTTP/1.0\r\n\r\n"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "Bazaar") {
+		t.Errorf("HTTP/1.0 GET / without Host through nginx: %s, want the home page", resp.Status)
+	}
+
+	up := newCaptureUpstream(t)
+	nc := nginxtest.New(t, strings.TrimPrefix(up.URL, "http://"), nginxtest.Options{})
+	rawHTTP(t, nc.Addr, "GET /nohost HTTP/1.0\r\n\r\n")
+	rawHTTP(t, nc.Addr, "GET http://shop.example/absolute HTTP/1.0\r\n\r\n")
+	for path, want := range map[string]string{"/nohost": "localhost", "/absolute": "shop.example"} {
+		got := up.requests(path)
+		if len(got) != 1 || got[0].Host != want {
+			t.Errorf("upstream saw %d requests for %s, Host %v, want one with Host %q", len(got), path, got, want)
+		}
+	}
+}
+
+// The app names its replica in X-Bazaar-Instance; nginx keeps that from
+// the public whatever the app does.
+func TestNginxHidesInstance(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Bazaar-Instance", "3f2c9a1b7e44")
+		_, _ = io.WriteString(w, "ok\n")
+	}))
+	t.Cleanup(up.Close)
+	n := nginxtest.New(t, strings.TrimPrefix(up.URL, "http://"), nginxtest.Options{})
+	for _, path := range []string{"/", "/api/v1/listings", "/healthz"} {
+		resp, err := noRedirect.Get(n.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBody(t, resp)
+		if v := resp.Header.Values("X-Bazaar-Instance"); resp.StatusCode != http.StatusOK || len(v) != 0 {
+			t.Errorf("GET %s through nginx: %s, X-Bazaar-Instance %q, want 200 and none", path, resp.Status, v)
+		}
+	}
+}
+
+// Every access log line parses as JSON (strict: valid UTF-8 too, which
+// Go's decoder alone does not check), whatever bytes a client puts in the
+// URI, Referer or User-Agent; valid UTF-8 is logged as sent.
+func TestNginxAccessLogIsJSON(t *testing.T) {
+	up := newCaptureUpstream(t)
+	n := nginxtest.New(t, strings.TrimPrefix(up.URL, "http://"), nginxtest.Options{})
+
+	tests := []struct {
+		name, uri, referer, agent string
+		wantURI, wantAgent        string
+	}{
+		{"valid UTF-8 kept", "/caf\xc3\xa9?q=\xe2\x82\xac", "http://x/\xc3\xa9", "Mozilla \xf0\x9f\x98\x80",
+			"/café?q=€", "Mozilla 😀"},
+		{"Latin-1 URI", "/caf\xe9", "", "curl", "/caf\ufffd", "curl"},
+		{"invalid bytes everywhere", "/a\xff\xfeb?x=\xc3", "http://x/\x80", "Bot \xe9\xff \"quoted\" \\ end",
+			"/a\ufffd", "Bot \ufffd"},
+		{"overlong and surrogate encodings", "/\xc0\xaf/\xed\xa0\x80", "", "\xed\xa0\x80agent", "/\ufffd", "\ufffd"},
+		{"quotes and controls", "/q?a=%22b%22", "", "tab\there \"q\"", "/q?a=%22b%22", "tab\there \"q\""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := "GET " + tt.uri + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\nUser-Agent: " + tt.agent + "\r\n"
+			if tt.referer != "" {
+				req += "Referer: " + tt.referer + "\r\n"
+			}
+			resp, body := rawHTTP(t, n.Addr, req+"\r\n")
+			id := resp.Header.Get("X-Request-ID")
+			if !hex32.MatchString(id) {
+				t.Fatalf("%s %q: no request id", resp.Status, body)
+			}
+			var line map[string]any
+			waitFor(t, 5*time.Second, func() bool { line = findLogLine(n.AccessLog(), id); return line != nil })
+			if line["uri"] != tt.wantURI || line["http_user_agent"] != tt.wantAgent {
+				t.Errorf("logged uri %q, user agent %q; want %q, %q", line["uri"], line["http_user_agent"], tt.wantURI, tt.wantAgent)
+			}
+		})
+	}
+	lines := strings.Split(strings.TrimSpace(n.AccessLog()), "\n")
+	for i, line := range lines {
+		if !utf8.ValidString(line) || !json.Valid([]byte(line)) {
+			t.Errorf("access log line %d is not valid JSON in UTF-8: %q", i+1, line)
+		}
+	}
+	if len(lines) < len(tests) {
+		t.Errorf("%d access log lines, want at least %d", len(lines), len(tests))
 	}
 }
