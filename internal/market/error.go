@@ -21,6 +21,11 @@ const (
 	EUNAVAILABLE  = "unavailable"  // a dependency (the database) is down; retry later
 )
 
+// ErrStale is the conflict of a change based on a version of something that
+// is no longer current: someone changed it in between, and nothing was
+// saved. Its code is ECONFLICT; match it with errors.Is.
+var ErrStale = &Error{Code: ECONFLICT, Message: "Someone changed this after you opened it, so nothing was saved. Here it is as it is now: please make your change again."}
+
 // Error is the domain error. Message is safe to show to users; Fields carries
 // one message per offending input field for EINVALID.
 type Error struct {

@@ -26,6 +26,9 @@ type Listing struct {
 	Quantity    int
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	// Version counts the listing's changes, from 1. A change based on an
+	// older version is refused (ErrStale) rather than undoing a later one.
+	Version int64
 }
 
 // InStock reports whether at least one unit is available.

@@ -34,6 +34,7 @@ var constraints = map[string]constraintError{
 	"listings_price_cents_check": {market.EINVALID, "price", "Price must be between 0.01 and 1,000,000.00"},
 	"listings_currency_check":    {market.EINVALID, "currency", "Currency must be an ISO 4217 code in use, such as USD, EUR or JPY"},
 	"listings_quantity_check":    {market.EINVALID, "quantity", "Quantity must be between 0 and 100,000"},
+	"listings_version_check":     {market.EINTERNAL, "", "A listing's version is a positive number."}, // only the trigger writes it
 	"listings_seller_id_fkey":    {market.EINVALID, "seller_id", "The seller does not exist"},
 
 	"users_pkey":               {market.ECONFLICT, "", "That account already exists."},

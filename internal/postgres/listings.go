@@ -15,11 +15,11 @@ import (
 // and 700 bytes per row (measured with bench/floor's BenchmarkHome).
 func scanListing(row pgx.CollectableRow) (*market.Listing, error) {
 	l := new(market.Listing)
-	err := row.Scan(&l.ID, &l.Name, &l.Description, &l.Price.Cents, &l.Price.Currency, &l.Quantity, &l.CreatedAt, &l.UpdatedAt)
+	err := row.Scan(&l.ID, &l.Name, &l.Description, &l.Price.Cents, &l.Price.Currency, &l.Quantity, &l.CreatedAt, &l.UpdatedAt, &l.Version)
 	return l, err
 }
 
-const listingColumns = `id, name, description, price_cents, currency, quantity, created_at, updated_at`
+const listingColumns = `id, name, description, price_cents, currency, quantity, created_at, updated_at, version`
 
 // CreateListing validates l, stores it, and fills in its ID and times.
 func (db *DB) CreateListing(ctx context.Context, l *market.Listing) error {
@@ -29,9 +29,9 @@ func (db *DB) CreateListing(ctx context.Context, l *market.Listing) error {
 	err := db.pool.QueryRow(ctx, `
 		INSERT INTO listings (name, description, price_cents, currency, quantity)
 		VALUES ($1, $2, $3, $4, $5)
-		RETURNING id, created_at, updated_at`,
+		RETURNING id, created_at, updated_at, version`,
 		l.Name, l.Description, l.Price.Cents, l.Price.Currency, l.Quantity,
-	).Scan(&l.ID, &l.CreatedAt, &l.UpdatedAt)
+	).Scan(&l.ID, &l.CreatedAt, &l.UpdatedAt, &l.Version)
 	return translate(err)
 }
 
@@ -121,17 +121,29 @@ func (db *DB) Listings(ctx context.Context, f market.ListingFilter) (*market.Lis
 // UpdateListing applies the input to the listing with the given id and
 // returns the result. Lock, read, check and write are one transaction, so
 // concurrent edits cannot interleave and a price is read in the currency the
-// listing has at that moment.
-func (db *DB) UpdateListing(ctx context.Context, id int64, in market.ListingInput) (*market.Listing, error) {
+// listing has at that moment. With ifVersion != 0 the change is based on
+// that version of the listing: if the listing has moved on since, nothing
+// is written and the error is market.ErrStale (a negative ifVersion
+// matches none) (optimistic concurrency for
+// people, who take minutes between reading and writing, where the row lock
+// covers only the transaction).
+func (db *DB) UpdateListing(ctx context.Context, id int64, in market.ListingInput, ifVersion int64) (*market.Listing, error) {
 	if in.Empty() {
 		// Nothing to change: not a write, and updated_at stays true.
-		return db.Listing(ctx, id)
+		l, err := db.Listing(ctx, id)
+		if err == nil && ifVersion != 0 && l.Version != ifVersion {
+			return nil, market.ErrStale
+		}
+		return l, err
 	}
 	var l *market.Listing
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		if l, err = listingByID(ctx, tx, id, true); err != nil {
 			return err
+		}
+		if ifVersion != 0 && l.Version != ifVersion {
+			return market.ErrStale
 		}
 		if err := in.Apply(l); err != nil {
 			return err
@@ -148,15 +160,15 @@ func (db *DB) UpdateListing(ctx context.Context, id int64, in market.ListingInpu
 }
 
 // updateListing writes every field of l to its row and refreshes
-// l.UpdatedAt.
+// l.UpdatedAt and l.Version (which the trigger bumps).
 func updateListing(ctx context.Context, tx pgx.Tx, l *market.Listing) error {
 	return tx.QueryRow(ctx, `
 		UPDATE listings
 		SET name = $2, description = $3, price_cents = $4, currency = $5, quantity = $6, updated_at = now()
 		WHERE id = $1
-		RETURNING updated_at`,
+		RETURNING updated_at, version`,
 		l.ID, l.Name, l.Description, l.Price.Cents, l.Price.Currency, l.Quantity,
-	).Scan(&l.UpdatedAt)
+	).Scan(&l.UpdatedAt, &l.Version)
 }
 
 // DeleteListing removes the listing with the given id, or returns ENOTFOUND.

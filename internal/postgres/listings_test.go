@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -122,28 +123,28 @@ func TestUpdateListing(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := market.ListingInput{Quantity: str("9")}
-	got, err := db.UpdateListing(ctx, l.ID, q)
+	got, err := db.UpdateListing(ctx, l.ID, q, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.Quantity != 9 || got.Name != "Chair" || !got.UpdatedAt.After(l.UpdatedAt) {
 		t.Errorf("after update: %+v", got)
 	}
-	if _, err := db.UpdateListing(ctx, l.ID, market.ListingInput{Name: str("")}); market.ErrorCode(err) != market.EINVALID {
+	if _, err := db.UpdateListing(ctx, l.ID, market.ListingInput{Name: str("")}, 0); market.ErrorCode(err) != market.EINVALID {
 		t.Errorf("empty name: err = %v", err)
 	}
 	again, _ := db.Listing(ctx, l.ID)
 	if again.Name != "Chair" {
 		t.Errorf("invalid update changed the row: %+v", again)
 	}
-	if _, err := db.UpdateListing(ctx, l.ID+99, q); market.ErrorCode(err) != market.ENOTFOUND {
+	if _, err := db.UpdateListing(ctx, l.ID+99, q, 0); market.ErrorCode(err) != market.ENOTFOUND {
 		t.Errorf("update missing: err = %v", err)
 	}
-	same, err := db.UpdateListing(ctx, l.ID, market.ListingInput{})
+	same, err := db.UpdateListing(ctx, l.ID, market.ListingInput{}, 0)
 	if err != nil || !same.UpdatedAt.Equal(got.UpdatedAt) {
 		t.Errorf("empty patch: updated_at %v -> %v (err %v); want unchanged", got.UpdatedAt, same.UpdatedAt, err)
 	}
-	if _, err := db.UpdateListing(ctx, l.ID+99, market.ListingInput{}); market.ErrorCode(err) != market.ENOTFOUND {
+	if _, err := db.UpdateListing(ctx, l.ID+99, market.ListingInput{}, 0); market.ErrorCode(err) != market.ENOTFOUND {
 		t.Errorf("empty patch of a missing listing: err = %v", err)
 	}
 }
@@ -174,7 +175,7 @@ func TestConcurrentUpdatesDoNotLoseWrites(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start // all writers leave together
-				if _, err := db.UpdateListing(ctx, l.ID, p); err != nil {
+				if _, err := db.UpdateListing(ctx, l.ID, p, 0); err != nil {
 					t.Error(err)
 				}
 			}()
@@ -318,5 +319,70 @@ func TestInTxRollsBackAndTranslatesOnce(t *testing.T) {
 	}
 	if n, _ := db.CountListings(ctx); n != 1 {
 		t.Errorf("count = %d after a committed transaction, want 1", n)
+	}
+}
+
+// TestStaleUpdateWritesNothing: a change based on a version that is no
+// longer current is refused with ErrStale and changes nothing; one based
+// on the current version succeeds and moves the version on.
+func TestStaleUpdateWritesNothing(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	ctx := context.Background()
+	l := newListing("Lamp")
+	if err := db.CreateListing(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	if l.Version != 1 {
+		t.Fatalf("new listing has version %d, want 1", l.Version)
+	}
+	v2, err := db.UpdateListing(ctx, l.ID, market.ListingInput{Quantity: str("7")}, 1)
+	if err != nil || v2.Version != 2 || v2.Quantity != 7 {
+		t.Fatalf("update based on the current version: %+v, %v; want version 2, quantity 7", v2, err)
+	}
+	for _, tt := range []struct {
+		name    string
+		in      market.ListingInput
+		version int64
+	}{
+		{"stale", market.ListingInput{Quantity: str("3")}, 1},
+		{"stale, nothing to change", market.ListingInput{}, 1},
+		{"no version of ours", market.ListingInput{Name: str("Other")}, -1},
+		{"a future version", market.ListingInput{Name: str("Other")}, 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := db.UpdateListing(ctx, l.ID, tt.in, tt.version)
+			if !errors.Is(err, market.ErrStale) || market.ErrorCode(err) != market.ECONFLICT {
+				t.Errorf("err = %v, want ErrStale", err)
+			}
+			if got, _ := db.Listing(ctx, l.ID); *got != *v2 {
+				t.Errorf("a stale update changed the listing: %+v, was %+v", got, v2)
+			}
+		})
+	}
+	if _, err := db.UpdateListing(ctx, l.ID+99, market.ListingInput{Quantity: str("1")}, 1); market.ErrorCode(err) != market.ENOTFOUND {
+		t.Errorf("stale check on a missing listing: %v, want not found first", err)
+	}
+}
+
+// TestVersionBumpedByAnyWriter: the version moves with every UPDATE,
+// whoever writes it (a previous release's binary does not know the
+// column), so such a write still makes older versions stale.
+func TestVersionBumpedByAnyWriter(t *testing.T) {
+	url := postgrestest.NewURL(t)
+	db := postgrestest.Open(t, url)
+	ctx := context.Background()
+	l := newListing("Lamp")
+	if err := db.CreateListing(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := postgrestest.Pool(t, url).Exec(ctx, `UPDATE listings SET quantity = 0 WHERE id = $1`, l.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Listing(ctx, l.ID)
+	if err != nil || got.Version != 2 {
+		t.Fatalf("after a plain UPDATE: version %d (%v), want 2", got.Version, err)
+	}
+	if _, err := db.UpdateListing(ctx, l.ID, market.ListingInput{Quantity: str("5")}, 1); !errors.Is(err, market.ErrStale) {
+		t.Errorf("update based on version 1 after another writer: %v, want ErrStale", err)
 	}
 }

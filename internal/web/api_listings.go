@@ -2,7 +2,9 @@ package web
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/bazaarhq/bazaar/internal/market"
@@ -117,6 +119,7 @@ func (s *Server) apiCreateListing(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/api/v1/listings/"+strconv.FormatInt(l.ID, 10))
+	setETag(w, l)
 	s.writeJSON(w, http.StatusCreated, "application/json", toAPIListing(l))
 }
 
@@ -130,6 +133,7 @@ func (s *Server) apiGetListing(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
+	setETag(w, l)
 	s.writeJSON(w, http.StatusOK, "application/json", toAPIListing(l))
 }
 
@@ -143,11 +147,17 @@ func (s *Server) apiUpdateListing(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	l, err := s.db.UpdateListing(r.Context(), id, in.input())
+	ifVersion, err := s.ifMatch(r, id)
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
+	l, err := s.db.UpdateListing(r.Context(), id, in.input(), ifVersion)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	setETag(w, l)
 	s.writeJSON(w, http.StatusOK, "application/json", toAPIListing(l))
 }
 
@@ -171,4 +181,45 @@ func (s *Server) apiListingID(w http.ResponseWriter, r *http.Request) (int64, bo
 		s.error(w, r, market.Errorf(market.ENOTFOUND, "Listing not found."))
 	}
 	return id, ok
+}
+
+// setETag names the listing's version as its entity tag, for If-Match.
+func setETag(w http.ResponseWriter, l *market.Listing) {
+	w.Header().Set("ETag", `"`+strconv.FormatInt(l.Version, 10)+`"`)
+}
+
+// ifMatch reads the If-Match header of a change to listing id as the
+// version the change is based on: 0 when there is no header or it is "*"
+// (no condition beyond the listing existing), -1 when it names none of our
+// versions (a weak or malformed tag cannot match: 412). With several tags,
+// the one that is the listing's current version, if any.
+func (s *Server) ifMatch(r *http.Request, id int64) (int64, error) {
+	h := strings.TrimSpace(strings.Join(r.Header.Values("If-Match"), ","))
+	if h == "" || h == "*" {
+		return 0, nil
+	}
+	var versions []int64
+	for _, tag := range strings.Split(h, ",") {
+		tag = strings.TrimSpace(tag)
+		if len(tag) < 2 || tag[0] != '"' || tag[len(tag)-1] != '"' {
+			continue // weak (W/"1") or malformed: never a strong match
+		}
+		if v, ok := canonicalID(tag[1 : len(tag)-1]); ok {
+			versions = append(versions, v)
+		}
+	}
+	switch len(versions) {
+	case 0:
+		return -1, nil
+	case 1:
+		return versions[0], nil
+	}
+	l, err := s.db.Listing(r.Context(), id)
+	if err != nil {
+		return 0, err
+	}
+	if slices.Contains(versions, l.Version) {
+		return l.Version, nil
+	}
+	return -1, nil
 }

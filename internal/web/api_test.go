@@ -323,3 +323,52 @@ func TestAPIRejectsControlCharactersAndNonObjects(t *testing.T) {
 		t.Errorf("count = %d, want 0", n)
 	}
 }
+
+// TestAPIIfMatch: GET returns the listing's version as its ETag; a PATCH
+// with If-Match naming an older version is refused with 412 and changes
+// nothing; the current version, "*" or no If-Match go through.
+func TestAPIIfMatch(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	created := ts.api(t, "POST", "/api/v1/listings", lampJSON)
+	if created.Header.Get("ETag") != `"1"` {
+		t.Errorf("POST: ETag = %q, want \"1\"", created.Header.Get("ETag"))
+	}
+	l := decode[apiListing](t, created)
+	path := "/api/v1/listings/" + strconv.FormatInt(l.ID, 10)
+	get := ts.get(t, path)
+	etag := get.Header.Get("ETag")
+	if etag != `"1"` {
+		t.Fatalf("GET: ETag = %q, want \"1\"", etag)
+	}
+	patch := func(ifMatch, body string) *response {
+		t.Helper()
+		hdr := []string{"Content-Type", "application/json"}
+		if ifMatch != "" {
+			hdr = append(hdr, "If-Match", ifMatch)
+		}
+		return ts.do(t, "PATCH", path, strings.NewReader(body), hdr)
+	}
+	r := patch(etag, `{"quantity":5}`)
+	if r.StatusCode != http.StatusOK || r.Header.Get("ETag") != `"2"` {
+		t.Fatalf("PATCH with the current ETag: %d, ETag %q; want 200 and \"2\"", r.StatusCode, r.Header.Get("ETag"))
+	}
+	current := decode[apiListing](t, r)
+	for _, ifMatch := range []string{etag, `W/"2"`, `"02"`, `nonsense`, `"1", "3"`} {
+		p := wantProblem(t, patch(ifMatch, `{"quantity":1,"name":"Stale"}`), http.StatusPreconditionFailed)
+		if !strings.Contains(p.Detail, "Someone changed this") {
+			t.Errorf("If-Match %s: detail %q", ifMatch, p.Detail)
+		}
+		if got := decode[apiListing](t, ts.get(t, path)); got != current {
+			t.Errorf("If-Match %s: a refused PATCH changed the listing: %+v", ifMatch, got)
+		}
+	}
+	for i, ifMatch := range []string{`"2"`, `"1", "3"`, `*`, ``} {
+		r := patch(ifMatch, `{"quantity":`+strconv.Itoa(10+i)+`}`)
+		if r.StatusCode != http.StatusOK {
+			t.Errorf("If-Match %q: %d %s, want 200", ifMatch, r.StatusCode, r.body)
+		}
+	}
+	wantProblem(t, ts.do(t, "PATCH", "/api/v1/listings/999999", strings.NewReader(`{"quantity":1}`),
+		[]string{"Content-Type", "application/json", "If-Match", `"1"`}), http.StatusNotFound)
+}

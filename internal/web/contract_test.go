@@ -157,6 +157,7 @@ func TestOpenAPIContract(t *testing.T) {
 		{"GET", item, "/api/v1/listings/999999", "", nil},
 		{"GET", item, "/api/v1/listings/abc", "", nil},
 		{"PATCH", item, one, `{"quantity":0}`, nil},
+		{"PATCH", item, one, `{"quantity":2}`, []string{"Content-Type", "application/json", "If-Match", `"1"`}},
 		{"PATCH", item, one, `{"price_cents":0}`, nil},
 		{"PATCH", item, "/api/v1/listings/999999", `{"quantity":1}`, nil},
 		{"PATCH", item, one, `{"quantity":1}`, cross},

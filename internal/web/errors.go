@@ -50,6 +50,11 @@ func (s *Server) describe(w http.ResponseWriter, r *http.Request, err error) fai
 		f.Status, f.Message = http.StatusRequestEntityTooLarge, "The request body is larger than 1 MiB."
 	default:
 		f.Status = statusOf(market.ErrorCode(err))
+		if errors.Is(err, market.ErrStale) && r.Header.Get("If-Match") != "" {
+			// The API client made the change conditional; the form's stale
+			// save stays the 409 its page explains.
+			f.Status = http.StatusPreconditionFailed
+		}
 	}
 	switch {
 	case f.Status >= 500:

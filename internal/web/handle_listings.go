@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -44,7 +45,13 @@ type listingForm struct {
 	Description string
 	Price       string
 	Quantity    string
-	Errors      map[string]string
+	// Version is the listing's version the form's values were based on; a
+	// save based on an older one is refused (409) instead of undoing a
+	// change made meanwhile.
+	Version int64
+	// Conflict explains a refused stale save, above the current values.
+	Conflict string
+	Errors   map[string]string
 }
 
 // newListingForm returns the sell form (l == nil) or the edit form of l,
@@ -56,6 +63,7 @@ func newListingForm(l *market.Listing) listingForm {
 	return listingForm{
 		Action: "/listings/" + strconv.FormatInt(l.ID, 10), Editing: true, ID: l.ID, Currency: l.Price.Currency,
 		Name: l.Name, Description: l.Description, Price: market.FormatAmount(l.Price.Cents, l.Price.Currency), Quantity: strconv.Itoa(l.Quantity),
+		Version: l.Version,
 	}
 }
 
@@ -122,7 +130,10 @@ func (s *Server) handleListingEdit(w http.ResponseWriter, r *http.Request) {
 
 // handleListingUpdate saves the edit form. The listing is loaded first, so
 // an unknown id is a 404 whatever the body holds, and the form shown again
-// belongs to that listing (its action, its currency).
+// belongs to that listing (its action, its currency). The save is based on
+// the version the form carries: if the listing changed since the form was
+// opened, nothing is written and the form comes back (409) with the
+// listing's current values and version.
 func (s *Server) handleListingUpdate(w http.ResponseWriter, r *http.Request) {
 	l, ok := s.listing(w, r)
 	if !ok {
@@ -133,7 +144,27 @@ func (s *Server) handleListingUpdate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, err := s.db.UpdateListing(r.Context(), l.ID, in); err != nil {
+	form.Version = 0 // a form without a version (opened before versions existed) is not checked
+	if v := r.PostForm.Get("version"); v != "" {
+		if form.Version, ok = canonicalID(v); !ok {
+			form.Version = -1 // matches no version: stale
+		}
+	}
+	_, err := s.db.UpdateListing(r.Context(), l.ID, in, form.Version)
+	if errors.Is(err, market.ErrStale) {
+		current, cerr := s.db.Listing(r.Context(), l.ID)
+		if cerr != nil {
+			s.error(w, r, cerr)
+			return
+		}
+		form = newListingForm(current)
+		form.layout = s.layout(w, r, "Edit "+current.Name)
+		form.Conflict = market.ErrorMessage(err)
+		s.describe(w, r, err) // logs it as the 409 it is
+		s.render(w, r, http.StatusConflict, "form.html", form)
+		return
+	}
+	if err != nil {
 		s.formError(w, r, form, err)
 		return
 	}

@@ -626,3 +626,68 @@ func TestCurrencyMinorUnits(t *testing.T) {
 		t.Errorf("yen range message = %q", p.Errors["price_cents"])
 	}
 }
+
+var versionField = regexp.MustCompile(`<input type="hidden" name="version" value="(\d+)">`)
+
+// TestStaleEditFormOverwritesNothing: open the edit form, change the
+// quantity through the API, then submit the form: the form's save is
+// refused with 409, the page shows the listing as it is now (with its new
+// version), and the API's change stands. Submitting again from that page
+// works.
+func TestStaleEditFormOverwritesNothing(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	id := ts.createForm(t, validForm())
+	path := "/listings/" + strconv.FormatInt(id, 10)
+	ts.get(t, path) // take the creation flash
+
+	r := ts.get(t, path+"/edit")
+	m := versionField.FindStringSubmatch(r.body)
+	if m == nil {
+		t.Fatalf("edit form carries no version:\n%s", r.body)
+	}
+	form := validForm()
+	form.Set("version", m[1])
+	form.Set("name", "Renamed in the form")
+
+	if r := ts.api(t, "PATCH", "/api/v1"+path, `{"quantity":9}`); r.StatusCode != http.StatusOK {
+		t.Fatalf("API change: %d %s", r.StatusCode, r.body)
+	}
+
+	r = ts.postForm(t, path, form)
+	wantPage(t, r, http.StatusConflict)
+	if !strings.Contains(r.body, "Someone changed this after you opened it") {
+		t.Error("the 409 page does not say what happened")
+	}
+	if !strings.Contains(r.body, `name="quantity" value="9"`) || !strings.Contains(r.body, `name="name" value="Brass lamp"`) {
+		t.Error("the 409 page does not show the listing's current values")
+	}
+	again := versionField.FindStringSubmatch(r.body)
+	if again == nil || again[1] == m[1] {
+		t.Fatalf("the 409 page's version = %v, want the current one (not %s)", again, m[1])
+	}
+	l, err := ts.DB.Listing(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Quantity != 9 || l.Name != "Brass lamp" {
+		t.Errorf("the stale form overwrote the listing: %+v", l)
+	}
+
+	form.Set("version", again[1])
+	if r := ts.postForm(t, path, form); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("saving from the current version: %d", r.StatusCode)
+	}
+	if l, _ := ts.DB.Listing(context.Background(), id); l.Name != "Renamed in the form" {
+		t.Errorf("after saving from the current version: %+v", l)
+	}
+
+	// A version that names nothing is stale too; a form from before versions
+	// existed (no field) is saved as before.
+	form.Set("version", "abc")
+	wantPage(t, ts.postForm(t, path, form), http.StatusConflict)
+	form.Del("version")
+	if r := ts.postForm(t, path, form); r.StatusCode != http.StatusSeeOther {
+		t.Errorf("a form without a version: %d, want 303", r.StatusCode)
+	}
+}
