@@ -168,5 +168,6 @@ func jsonKind(k reflect.Kind) string {
 
 func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/yaml")
+	w.Header().Set("Cache-Control", "public, max-age=300") // the same for everyone; changes only with a release
 	_, _ = w.Write(openapiYAML)
 }

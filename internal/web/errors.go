@@ -67,6 +67,7 @@ func (s *Server) describe(w http.ResponseWriter, r *http.Request, err error) fai
 	if f.Status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "2")
 	}
+	w.Header().Set("Cache-Control", "no-store") // even if the handler had called the page cacheable
 	return f
 }
 

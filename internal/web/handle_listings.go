@@ -83,6 +83,7 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
+	cacheablePage(w)
 	s.render(w, r, http.StatusOK, "home.html", homePage{layout: s.layout(w, r, "Bazaar"), Page: page, Paged: f.Before > 0 || f.After > 0})
 }
 
@@ -115,6 +116,7 @@ func (s *Server) handleListingShow(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	cacheablePage(w)
 	s.render(w, r, http.StatusOK, "listing.html", listingPage{layout: s.layout(w, r, l.Name), Listing: l})
 }
 
@@ -259,6 +261,15 @@ func cursor(r *http.Request, name string) (int64, bool) {
 func canonicalID(s string) (int64, bool) {
 	n, err := strconv.ParseInt(s, 10, 64)
 	return n, err == nil && n > 0 && strconv.FormatInt(n, 10) == s
+}
+
+// cacheablePage lets a browser keep a catalogue page (home, a listing) for
+// its back button, provided it asks again before showing it (no-cache), and
+// keeps it out of shared caches (private): once people sign in, every page
+// names who is signed in. Call it before layout, whose flash message turns
+// the page back to no-store; an error after it resets it too (describe).
+func cacheablePage(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "private, no-cache")
 }
 
 // layout builds the shared page data, taking the flash message once.

@@ -199,6 +199,11 @@ var securityHeaders = map[string][]string{
 	"Referrer-Policy":            {"strict-origin-when-cross-origin"},
 	"X-Frame-Options":            {"DENY"},
 	"Cross-Origin-Opener-Policy": {"same-origin"},
+	// Nothing dynamic is stored by any cache unless its handler says so
+	// (cacheablePage, static files, the OpenAPI document): API answers,
+	// forms, errors, redirects and operations endpoints stay no-store, and
+	// so will every page that shows a user's own data.
+	"Cache-Control": {"no-store"},
 }
 
 // secureHeaders sets the headers every response carries.

@@ -706,3 +706,50 @@ func TestSlowBody(t *testing.T) {
 		t.Errorf("count = %d, want 0", n)
 	}
 }
+
+// TestCacheControl: what may be cached, and by whom. Catalogue pages may
+// be kept by the browser but revalidated, never by a shared cache (pages
+// will name who is signed in); everything else dynamic is no-store.
+func TestCacheControl(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	id := strconv.FormatInt(ts.createForm(t, validForm()), 10)
+	flash := ts.get(t, "/listings/"+id) // shows the creation flash
+	css := stylesheet(t, ts)
+	for _, tt := range []struct {
+		name, method, path, want string
+	}{
+		{"home", "GET", "/", "private, no-cache"},
+		{"home, page 2", "GET", "/?before=" + id, "private, no-cache"},
+		{"listing", "GET", "/listings/" + id, "private, no-cache"},
+		{"listing, HEAD", "HEAD", "/listings/" + id, "private, no-cache"},
+		{"sell form", "GET", "/listings/new", "no-store"},
+		{"edit form", "GET", "/listings/" + id + "/edit", "no-store"},
+		{"unknown listing", "GET", "/listings/999999", "no-store"},
+		{"unknown page", "GET", "/nope", "no-store"},
+		{"wrong method", "DELETE", "/listings/" + id, "no-store"},
+		{"form post", "POST", "/listings", "no-store"},
+		{"API list", "GET", "/api/v1/listings", "no-store"},
+		{"API listing", "GET", "/api/v1/listings/" + id, "no-store"},
+		{"API error", "GET", "/api/v1/listings/999999", "no-store"},
+		{"OpenAPI document", "GET", "/api/v1/openapi.yaml", "public, max-age=300"},
+		{"static file", "GET", css, "public, max-age=31536000, immutable"},
+		{"metrics", "GET", "/metrics", "no-store"},
+		{"readiness", "GET", "/readyz", "no-store"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var r *response
+			if tt.method == "POST" {
+				r = ts.postForm(t, tt.path, validForm())
+			} else {
+				r = ts.do(t, tt.method, tt.path, nil, nil)
+			}
+			if got := r.Header.Get("Cache-Control"); got != tt.want {
+				t.Errorf("%s %s (%d): Cache-Control = %q, want %q", tt.method, tt.path, r.StatusCode, got, tt.want)
+			}
+		})
+	}
+	if got := flash.Header.Get("Cache-Control"); got != "no-store" {
+		t.Errorf("a listing page showing a flash message: Cache-Control = %q, want no-store", got)
+	}
+}
