@@ -6,14 +6,14 @@ GO ?= go
 export GOTOOLCHAIN ?= go1.27.3
 export CGO_ENABLED ?= 0
 
-.PHONY: run test vet lint fmt staticcheck gosec actionlint mod vuln e2e bench build deploy clean
+.PHONY: run test vet lint fmt staticcheck gosec actionlint mod vuln fuzz e2e bench build deploy clean
 
 ## run: serve at http://localhost:8080 (starts a private PostgreSQL under .data/ when DATABASE_URL is unset)
 run:
 	$(GO) run ./cmd/bazaar dev
 
-## test: every gate below (go vet, lint, mod, vuln), then every Go test with the race detector against real PostgreSQL, nginx and Chromium
-test: vet lint mod vuln
+## test: every gate below (go vet, lint, mod, vuln, fuzz), then every Go test with the race detector against real PostgreSQL, nginx and Chromium
+test: vet lint mod vuln fuzz
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 vet:
@@ -83,6 +83,20 @@ $(VULNDB)/index/db.json:
 	(cd "$$tmp" && $(GO) run golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION) -vulns "$$src/data/osv" -out "$$tmp/db") >"$$tmp/log" 2>&1 \
 		|| { cat "$$tmp/log"; exit 1; }; \
 	rm -rf $(VULNDB); mv "$$tmp/db" $(VULNDB)
+
+## fuzz: every Go fuzz target in the repository (found by name, so a new one cannot be forgotten), each for FUZZTIME
+FUZZTIME ?= 10s
+fuzz:
+	@set -e; log=$$(mktemp); trap 'rm -f "$$log"' EXIT; \
+	for file in $$(git grep -l --untracked '^func Fuzz' -- '*_test.go'); do \
+		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$file"); do \
+			start=$$(date +%s); \
+			if ! $(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) ./$$(dirname "$$file") >"$$log" 2>&1; then \
+				cat "$$log"; echo "fuzz: $$name failed; the input is in $$(dirname "$$file")/testdata/fuzz/$$name/: keep it there (it is now a regression test) and fix the code"; exit 1; \
+			fi; \
+			echo "fuzz: $$name ok in $$(( $$(date +%s) - start ))s, $$(grep -o 'execs: [0-9]*' "$$log" | tail -1 | cut -d' ' -f2) inputs"; \
+		done; \
+	done
 
 ## e2e: the docker compose stack, run for real (cold start, scale-out, node loss, rolling restart, database restart)
 e2e:

@@ -3,11 +3,13 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,7 +20,23 @@ import (
 	"github.com/bazaarhq/bazaar/internal/web"
 )
 
-func TestMain(m *testing.M) { postgrestest.Main(m) }
+// TestMain starts PostgreSQL for the tests, but not to only fuzz (as `make
+// fuzz` does: -run='^$' -fuzz=X, and the worker processes that copy runs):
+// the fuzz targets need no database, and each worker would start a cluster.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testFlag("test.fuzzworker") == "true" || (testFlag("test.fuzz") != "" && testFlag("test.run") == "^$") {
+		os.Exit(m.Run())
+	}
+	postgrestest.Main(m)
+}
+
+func testFlag(name string) string {
+	if f := flag.Lookup(name); f != nil {
+		return f.Value.String()
+	}
+	return ""
+}
 
 // testServer is the whole application behind a real HTTP listener, on its
 // own fresh database, with a browser-like client that keeps cookies and
