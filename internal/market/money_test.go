@@ -102,7 +102,7 @@ func TestFormatAmount(t *testing.T) {
 			t.Errorf("FormatAmount(%d) = %q, want %q", tt.in, got, tt.want)
 		}
 		if back, err := market.ParseAmount(tt.want, "USD"); err != nil || back != tt.in {
-			t.Errorf("ParseAmount(FormatCents(%d)) = %d, %v", tt.in, back, err)
+			t.Errorf("ParseAmount(FormatAmount(%d)) = %d, %v", tt.in, back, err)
 		}
 	}
 	if got := (market.Money{Cents: 1250, Currency: "EUR"}).String(); got != "12.50 EUR" {

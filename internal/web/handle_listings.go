@@ -152,21 +152,7 @@ func (s *Server) handleListingUpdate(w http.ResponseWriter, r *http.Request) {
 			form.Version = -1 // matches no version: stale
 		}
 	}
-	_, err := s.db.UpdateListing(r.Context(), l.ID, in, form.Version)
-	if errors.Is(err, market.ErrStale) {
-		current, cerr := s.db.Listing(r.Context(), l.ID)
-		if cerr != nil {
-			s.error(w, r, cerr)
-			return
-		}
-		form = newListingForm(current)
-		form.layout = s.layout(w, r, "Edit "+current.Name)
-		form.Conflict = market.ErrorMessage(err)
-		s.describe(w, r, err) // logs it as the 409 it is
-		s.render(w, r, http.StatusConflict, "form.html", form)
-		return
-	}
-	if err != nil {
+	if _, err := s.db.UpdateListing(r.Context(), l.ID, in, form.Version); err != nil {
 		s.formError(w, r, form, err)
 		return
 	}
@@ -204,9 +190,24 @@ func (s *Server) readListingForm(w http.ResponseWriter, r *http.Request, form *l
 	return market.ListingInput{Name: &form.Name, Description: &form.Description, Price: &form.Price, Quantity: &form.Quantity}, true
 }
 
-// formError shows the form again, with 422 and a message beside each field,
-// for input that breaks a rule; any other error gets the error page.
+// formError shows the form again: with 422 and a message beside each field
+// for input that breaks a rule, or with 409 and the listing's current
+// values and version for a save based on a version someone else has since
+// replaced (nothing was saved). Any other error gets the error page.
 func (s *Server) formError(w http.ResponseWriter, r *http.Request, form listingForm, err error) {
+	if errors.Is(err, market.ErrStale) {
+		current, cerr := s.db.Listing(r.Context(), form.ID)
+		if cerr != nil {
+			s.error(w, r, cerr)
+			return
+		}
+		f := s.describe(w, r, err) // logs it, as the 409 it is
+		form = newListingForm(current)
+		form.layout = s.layout(w, r, "Edit "+current.Name)
+		form.Conflict = f.Message
+		s.render(w, r, f.Status, "form.html", form)
+		return
+	}
 	if fields := market.ErrorFields(err); market.ErrorCode(err) == market.EINVALID && len(fields) > 0 {
 		form.Errors = fields
 		form.layout = s.layout(w, r, "Check your listing")
