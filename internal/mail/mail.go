@@ -207,8 +207,22 @@ func (d *Dir) Send(ctx context.Context, m *market.Mail) error {
 	if err := os.MkdirAll(d.Path, 0o700); err != nil {
 		return err
 	}
+	// Written beside its final name and renamed, so whoever watches the
+	// directory (a developer's mail client, a test) never reads half a message.
 	file := filepath.Join(d.Path, fmt.Sprintf("%06d.eml", m.ID))
-	if err := os.WriteFile(file, Format(m, d.From, time.Now()), 0o600); err != nil {
+	tmp, err := os.CreateTemp(d.Path, ".mail-*.tmp")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.Remove(tmp.Name()) }() // a no-op once renamed
+	if _, err := tmp.Write(Format(m, d.From, time.Now())); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), file); err != nil {
 		return err
 	}
 	if d.Logger != nil {
