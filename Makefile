@@ -6,15 +6,27 @@ GO ?= go
 export GOTOOLCHAIN ?= go1.27.3
 export CGO_ENABLED ?= 0
 
-.PHONY: run test vet lint fmt staticcheck gosec actionlint mod vuln fuzz e2e bench build deploy clean
+.PHONY: run test vet lint fmt staticcheck gosec actionlint mod vuln fuzz e2e bench build deploy clean versitygw
+
+# versitygw is the real S3 server the blob store's S3 tests run against
+# (internal/blob/s3test). Built once into the user's cache, outside the
+# repository; a cold build takes about 5 minutes here, later runs nothing.
+VERSITYGW_VERSION := v1.8.0
+VERSITYGW := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/bazaar/versitygw-$(VERSITYGW_VERSION)/versitygw
+export BAZAAR_VERSITYGW := $(VERSITYGW)
 
 ## run: serve at http://localhost:8080 (starts a private PostgreSQL under .data/ when DATABASE_URL is unset)
 run:
 	$(GO) run ./cmd/bazaar dev
 
 ## test: every gate below (go vet, lint, mod, vuln, fuzz), then every Go test with the race detector against real PostgreSQL, nginx and Chromium
-test: vet lint mod vuln fuzz
+test: vet lint mod vuln fuzz $(VERSITYGW)
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+
+## versitygw: build the S3 server the tests use (once; see VERSITYGW above)
+versitygw: $(VERSITYGW)
+$(VERSITYGW):
+	GOBIN=$(dir $@) CGO_ENABLED=0 $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
 
 vet:
 	$(GO) vet ./...
