@@ -6,7 +6,7 @@ GO ?= go
 export GOTOOLCHAIN ?= go1.27.3
 export CGO_ENABLED ?= 0
 
-.PHONY: run test vet lint fmt staticcheck gosec actionlint mod vuln fuzz e2e bench build deploy clean versitygw
+.PHONY: run test vet lint fmt staticcheck gosec actionlint mod vuln fuzz templ generate e2e bench build deploy clean versitygw
 
 # versitygw is the real S3 server the blob store's S3 tests run against
 # (internal/blob/s3test). Built once into the user's cache, outside the
@@ -19,8 +19,8 @@ export BAZAAR_VERSITYGW := $(VERSITYGW)
 run:
 	$(GO) run ./cmd/bazaar dev
 
-## test: every gate below (go vet, lint, mod, vuln, fuzz), then every Go test with the race detector against real PostgreSQL, nginx and Chromium
-test: vet lint mod vuln fuzz $(VERSITYGW)
+## test: every gate below (go vet, lint, mod, vuln, fuzz, templ), then every Go test with the race detector against real PostgreSQL, nginx and Chromium
+test: vet lint mod vuln fuzz templ $(VERSITYGW)
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 ## versitygw: build the S3 server the tests use (once; see VERSITYGW above)
@@ -38,6 +38,10 @@ ACTIONLINT  := github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOSEC       := github.com/securego/gosec/v2/cmd/gosec@v2.30.0
 GOVULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.9.0
+# The page compiler; the same version as the github.com/a-h/templ runtime
+# in go.mod (it warns when they differ).
+TEMPL       := github.com/a-h/templ/cmd/templ@v0.3.1100
+TEMPLATES   := internal/web/templates
 
 ## lint: gofmt, staticcheck, gosec, and actionlint on the CI workflow
 lint: fmt staticcheck gosec actionlint
@@ -109,6 +113,15 @@ fuzz:
 			echo "fuzz: $$name ok in $$(( $$(date +%s) - start ))s, $$(grep -o 'execs: [0-9]*' "$$log" | tail -1 | cut -d' ' -f2) inputs"; \
 		done; \
 	done
+
+## generate: compile the pages (internal/web/templates/*.templ) into the committed *_templ.go files
+generate:
+	$(GO) run $(TEMPL) generate -path $(TEMPLATES)
+
+## templ: the committed *_templ.go files are what `make generate` makes of the .templ files
+templ:
+	@$(GO) run $(TEMPL) generate -check -path $(TEMPLATES) >/dev/null 2>&1 || { \
+		$(GO) run $(TEMPL) generate -check -path $(TEMPLATES); echo "templ: run make generate and commit the result"; exit 1; }
 
 ## e2e: the docker compose stack, run for real (cold start, scale-out, node loss, rolling restart, database restart)
 e2e:

@@ -15,8 +15,9 @@
 // The floors share the second database. Each upstream binds 127.0.0.1:0 and
 // reports its address; each sits behind its own nginx started by
 // internal/nginxtest from deploy/nginx/templates/default.conf.template, so
-// all pay the same proxy cost. wrk then measures GET / (all three) and
-// POST /listings (app and floor), in alternating order over BENCH_ROUNDS
+// all pay the same proxy cost. wrk then measures GET / and a listing's
+// page, GET /listings/{id} (all three), and POST /listings (app and
+// floor), in alternating order over BENCH_ROUNDS
 // rounds. The verdict is the median of the rounds' paired ratios: a target
 // and its floor measured back to back share the machine's weather, and the
 // median ignores a round a neighbour spoiled. The best of each is shown
@@ -165,7 +166,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 // target is one upstream behind its own nginx.
 type target struct {
 	name  string   // app, floor, bare
-	kinds []string // the requests it serves: get, post
+	kinds []string // the requests it serves: get, listing, post
 	db    string   // its database URL
 	up    *proc
 	ngx   *nginxtest.Nginx
@@ -280,9 +281,9 @@ func (b *bench) start(ctx context.Context) ([]*target, error) {
 	b.logf("migrated and seeded %d listings into each database", b.cfg.Listings)
 
 	targets := []*target{
-		{name: "app", kinds: []string{"get", "post"}, db: dbs["app"]},
-		{name: "floor", kinds: []string{"get", "post"}, db: dbs["floor"]},
-		{name: "bare", kinds: []string{"get"}, db: dbs["floor"]},
+		{name: "app", kinds: []string{"get", "listing", "post"}, db: dbs["app"]},
+		{name: "floor", kinds: []string{"get", "listing", "post"}, db: dbs["floor"]},
+		{name: "bare", kinds: []string{"get", "listing"}, db: dbs["floor"]},
 	}
 	for _, t := range targets {
 		env := []string{"DATABASE_URL=" + t.db, "BAZAAR_ADDR=127.0.0.1:0", "BAZAAR_INSTANCE=bench"}
@@ -335,7 +336,14 @@ func (b *bench) setup(ctx context.Context, url string, args ...string) error {
 	return nil
 }
 
-var listingLink = regexp.MustCompile(`href="/listings/[0-9]+"`)
+var (
+	listingLink = regexp.MustCompile(`href="/listings/[0-9]+"`)
+	heading     = regexp.MustCompile(`<h1>([^<]*)</h1>`)
+)
+
+// listingPath is the listing page the bench measures: a seeded listing,
+// so it has the same id and content in both databases.
+func (c config) listingPath() string { return "/listings/" + strconv.Itoa(c.Listings/2) }
 
 // check makes sure the comparison is fair: every home page shows the same
 // 24 listings, and every POST /listings answers as the app's does.
@@ -355,6 +363,21 @@ func (b *bench) check(ctx context.Context, targets []*target) error {
 		}
 		links[t.name] = strings.Join(found, " ")
 		b.logf("home page: %s %d bytes", t.name, len(body))
+	}
+	names := map[string]string{}
+	for _, t := range targets {
+		status, _, body, err := httpDo(ctx, "GET", t.url+b.cfg.listingPath(), "")
+		if err != nil {
+			return err
+		}
+		m := heading.FindSubmatch(body)
+		if status != 200 || m == nil {
+			return invalidf("%s: GET %s answered %d without an <h1>, want 200 with the listing's name", t.name, b.cfg.listingPath(), status)
+		}
+		names[t.name] = string(m[1])
+	}
+	if names["app"] != names["floor"] || names["bare"] != names["floor"] {
+		return invalidf("the listing page %s shows different listings: %q", b.cfg.listingPath(), names)
 	}
 	// After every GET: a POST to the floor changes the bare floor's page.
 	for _, t := range targets {

@@ -43,8 +43,13 @@ type comparison struct {
 var comparisons = []comparison{
 	{"get", "floor", targetGet},
 	{"get", "bare", targetGet},
+	{"listing", "floor", targetGet},
+	{"listing", "bare", targetGet},
 	{"post", "floor", targetPost},
 }
+
+// kinds are the requests measured, in this order in every round.
+var kinds = []string{"get", "listing", "post"}
 
 // measure warms every target up, then runs the rounds.
 func (b *bench) measure(ctx context.Context, targets []*target) (*results, error) {
@@ -62,7 +67,7 @@ func (b *bench) measure(ctx context.Context, targets []*target) (*results, error
 		if round%2 == 0 {
 			slices.Reverse(order)
 		}
-		for _, kind := range []string{"get", "post"} {
+		for _, kind := range kinds {
 			last := map[string]float64{}
 			for _, t := range order {
 				if !t.serves(kind) {
@@ -74,7 +79,7 @@ func (b *bench) measure(ctx context.Context, targets []*target) (*results, error
 				}
 				res.samples[t.name+"-"+kind] = append(res.samples[t.name+"-"+kind], s)
 				last[t.name] = s.rps
-				b.logf("round %d: %-5s %-4s %8.0f req/s   CPU us/request: %-5s %4.0f  nginx %4.0f  postgres %4.0f",
+				b.logf("round %d: %-5s %-7s %8.0f req/s   CPU us/request: %-5s %4.0f  nginx %4.0f  postgres %4.0f",
 					round, t.name, kind, s.rps, t.name, s.upCPU, s.ngxCPU, s.pgCPU)
 			}
 			for _, c := range comparisons {
@@ -138,9 +143,16 @@ func (b *bench) sample(ctx context.Context, round int, t *target, kind string) (
 // wrk runs wrk against t for d, keeps its output in file and returns it.
 // Socket errors or non-2xx/3xx responses make the run invalid.
 func (b *bench) wrk(ctx context.Context, file string, t *target, kind string, d time.Duration) (string, error) {
-	args := []string{"-t" + strconv.Itoa(b.cfg.Threads), "-c" + strconv.Itoa(b.cfg.Conns), "-d" + strconv.Itoa(int(d/time.Second)) + "s", "--latency"}
+	// wrk counts a response slower than its default 2 s as a socket
+	// error, which makes the run invalid; on a machine shared with other
+	// work a few requests wait that long behind neighbours. 10 s still
+	// catches a server that hangs.
+	args := []string{"-t" + strconv.Itoa(b.cfg.Threads), "-c" + strconv.Itoa(b.cfg.Conns), "-d" + strconv.Itoa(int(d/time.Second)) + "s", "--timeout", "10s", "--latency"}
 	url := t.url + "/"
-	if kind == "post" {
+	switch kind {
+	case "listing":
+		url = t.url + b.cfg.listingPath()
+	case "post":
 		args = append(args, "-s", filepath.Join("bench", "post.lua"))
 		url = t.url + "/listings"
 	}
@@ -229,7 +241,7 @@ func btoi(b bool) int {
 func (r *results) write(w io.Writer, header string) (missed bool) {
 	fmt.Fprintln(w, header)
 	fmt.Fprintf(w, "%-16s %-6s %9s %9s   %-40s %s\n", "request", "target", "req/s", "best", "samples", "CPU us/req (median): upstream nginx postgres = total")
-	for _, kind := range []string{"get", "post"} {
+	for _, kind := range kinds {
 		for _, name := range []string{"app", "floor", "bare"} {
 			ss := r.samples[name+"-"+kind]
 			if len(ss) == 0 {
@@ -289,8 +301,11 @@ func (r *results) cpu(name, kind string) (up, ngx, pg float64) {
 }
 
 func request(kind string) string {
-	if kind == "post" {
+	switch kind {
+	case "post":
 		return "POST /listings"
+	case "listing":
+		return "GET /listings/N"
 	}
 	return "GET /"
 }

@@ -91,6 +91,17 @@ func TestFloorRendersTheAppsPage(t *testing.T) {
 	}
 	for i, h := range []http.Handler{app, floor} {
 		w := httptest.NewRecorder()
+		h.ServeHTTP(w, request("GET", "/listings/50", ""))
+		if w.Code != http.StatusOK {
+			t.Fatalf("handler %d: GET /listings/50 = %d", i, w.Code)
+		}
+		pages[i] = hash.ReplaceAllString(w.Body.String(), "/static/HASH/")
+	}
+	if pages[0] != pages[1] || !strings.Contains(pages[1], "<h1>Brass lamp #50</h1>") {
+		t.Errorf("listing pages differ or lack the listing:\napp:\n%s\nfloor:\n%s", pages[0], pages[1])
+	}
+	for i, h := range []http.Handler{app, floor} {
+		w := httptest.NewRecorder()
 		h.ServeHTTP(w, request("POST", "/listings", form))
 		if w.Code != http.StatusSeeOther || !strings.HasPrefix(w.Header().Get("Location"), "/listings/") {
 			t.Errorf("handler %d: POST /listings = %d to %q, want 303 to /listings/{id}", i, w.Code, w.Header().Get("Location"))
@@ -124,6 +135,13 @@ func TestBareFloorShowsTheSameListings(t *testing.T) {
 			t.Errorf("bare page lacks %q:\n%s", want, w.Body)
 		}
 	}
+	w = httptest.NewRecorder()
+	bare.ServeHTTP(w, request("GET", "/listings/50", ""))
+	for _, want := range []string{"<h1>Brass lamp #50</h1>", "5.49 USD", "4 in stock", "A brass lamp."} {
+		if !strings.Contains(w.Body.String(), want) {
+			t.Errorf("bare listing page lacks %q:\n%s", want, w.Body)
+		}
+	}
 }
 
 // TestFloorAppliesTheAppsRules: the floor checks a form with market's
@@ -149,7 +167,7 @@ func TestFloorAppliesTheAppsRules(t *testing.T) {
 	}
 }
 
-// BenchmarkHome and BenchmarkCreate run one request at a time through each
+// BenchmarkHome, BenchmarkListing and BenchmarkCreate run one request at a time through each
 // handler, without a network. ns/op includes the database round trip and
 // moves with the machine's load; allocs/op and B/op do not.
 func BenchmarkHome(b *testing.B) {
@@ -165,6 +183,25 @@ func BenchmarkHome(b *testing.B) {
 				c.h.ServeHTTP(w, request("GET", "/", ""))
 				if w.Code != http.StatusOK {
 					b.Fatalf("GET / = %d", w.Code)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkListing(b *testing.B) {
+	app, floor, bare := handlers(b)
+	for _, c := range []struct {
+		name string
+		h    http.Handler
+	}{{"app", app}, {"floor", floor}, {"bare", bare}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				c.h.ServeHTTP(w, request("GET", "/listings/50", ""))
+				if w.Code != http.StatusOK {
+					b.Fatalf("GET /listings/50 = %d", w.Code)
 				}
 			}
 		})

@@ -1,8 +1,9 @@
 // Command floor is the same-template floor that `make bench` compares
-// Bazaar against: the same two pages (GET / and POST /listings) written
-// with nothing but net/http, pgxpool and html/template. It runs the same
-// SQL, renders the same rows through the app's own template files and
-// template functions (web.FuncMap), and applies the same listing rules
+// Bazaar against: the same pages (GET /, GET /listings/{id} and POST
+// /listings) written with nothing but net/http, pgxpool and the app's
+// compiled templ pages. It runs the same
+// SQL, renders the same rows through the app's own page components (package
+// templates), and applies the same listing rules
 // (package market), but has no middleware, sessions, metrics or logging.
 // Whatever the app costs beyond this program is the price of its features.
 //
@@ -21,7 +22,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"html/template"
 	"net"
 	"net/http"
 	"os"
@@ -32,6 +32,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/a-h/templ"
 	"github.com/bazaarhq/bazaar/internal/market"
 	"github.com/bazaarhq/bazaar/internal/web"
 	"github.com/bazaarhq/bazaar/internal/web/templates"
@@ -105,53 +106,73 @@ func serve(ctx context.Context, addr string, h http.Handler) error {
 	return srv.Shutdown(sctx)
 }
 
-// newHandler returns the floor's two routes.
+// newHandler returns the floor's routes.
 func newHandler(pool *pgxpool.Pool) (http.Handler, error) {
-	// The app puts a content hash of its static files here; a fake of the
-	// same length keeps the pages the same size.
-	home, err := template.New("layout.html").Funcs(web.FuncMap("000000000000")).ParseFS(templates.FS, "layout.html", "home.html")
-	if err != nil {
-		return nil, err
-	}
-	s := &server{pool: pool, home: home}
+	s := &server{pool: pool}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.handleHome)
+	mux.HandleFunc("GET /listings/{id}", s.handleListing)
 	mux.HandleFunc("POST /listings", s.handleCreate)
 	return mux, nil
 }
 
 type server struct {
 	pool *pgxpool.Pool
-	home *template.Template
 }
 
-// homeData has the fields home.html and layout.html use. The floor serves
-// only the first page, so Paged is always false.
-type homeData struct {
-	Title, Flash string
-	Paged        bool
-	Page         market.ListingPage
-}
+// layout is the app's page frame. The app puts a content hash of its
+// static files in their URLs; a fake of the same length keeps the pages
+// the same size.
+var layout = templates.Layout{Title: "Bazaar", Static: "/static/000000000000/"}
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-func (s *server) handleHome(w http.ResponseWriter, r *http.Request) {
-	data := homeData{Title: "Bazaar"}
-	var err error
-	if data.Page, err = latest(r.Context(), s.pool); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
+// write renders page into a buffer, then sends it with its length, as the
+// app does.
+func write(w http.ResponseWriter, r *http.Request, page templ.Component) {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
-	if err := s.home.Execute(buf, data); err != nil {
+	if err := page.Render(r.Context(), buf); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	_, _ = buf.WriteTo(w)
+}
+
+// The floor serves only the first page, so Paged is always false.
+func (s *server) handleHome(w http.ResponseWriter, r *http.Request) {
+	page, err := latest(r.Context(), s.pool)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	write(w, r, templates.Home(templates.HomePage{Layout: layout, Page: &page}))
+}
+
+func (s *server) handleListing(w http.ResponseWriter, r *http.Request) {
+	l, err := one(r.Context(), s.pool, r.PathValue("id"))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	lay := layout
+	lay.Title = l.Name
+	write(w, r, templates.Listing(templates.ListingPage{Layout: lay, Listing: l}))
+}
+
+// one is the listing page's query, which both floors run.
+func one(ctx context.Context, pool *pgxpool.Pool, id string) (*market.Listing, error) {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return nil, err
+	}
+	l := &market.Listing{}
+	err = pool.QueryRow(ctx, `SELECT id, name, description, price_cents, currency, quantity, created_at, updated_at FROM listings WHERE id = $1`, n).
+		Scan(&l.ID, &l.Name, &l.Description, &l.Price.Cents, &l.Price.Currency, &l.Quantity, &l.CreatedAt, &l.UpdatedAt)
+	return l, err
 }
 
 // latest is the home page's query: the newest listings, one more than a

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/bazaarhq/bazaar/internal/market"
+	"github.com/bazaarhq/bazaar/internal/web/templates"
 )
 
 // StatusClientClosedRequest is nginx's 499: the client went away before the
@@ -116,13 +117,6 @@ func (e *methodNotAllowed) Error() string {
 	return "This address does not support " + e.method + "; it supports " + strings.Join(e.allow, ", ") + "."
 }
 
-// errorPage is the data of the error page.
-type errorPage struct {
-	layout
-	Status  int
-	Message string
-}
-
 // error answers err: problem+json under /api/ (middleware such as
 // cross-origin protection and panic recovery reports through here for
 // every route), the error page elsewhere. A client that went away gets
@@ -135,7 +129,9 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	case strings.HasPrefix(r.URL.Path, "/api/"):
 		s.writeProblem(w, r, f)
 	default:
-		s.render(w, r, f.Status, "error.html", errorPage{layout: layout{Title: http.StatusText(f.Status)}, Status: f.Status, Message: f.Message})
+		s.render(w, r, f.Status, templates.Error(templates.ErrorPage{
+			Layout: templates.Layout{Title: http.StatusText(f.Status), Static: s.views.prefix}, Status: f.Status, Message: f.Message,
+		}))
 	}
 }
 

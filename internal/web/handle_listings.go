@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/bazaarhq/bazaar/internal/market"
+	"github.com/bazaarhq/bazaar/internal/web/templates"
 )
 
 // HomePageSize is how many listings the home page shows.
@@ -15,52 +16,13 @@ const HomePageSize = 24
 // maxFormBytes caps a form body; listings are small.
 const maxFormBytes = 1 << 20
 
-type homePage struct {
-	layout
-	Page *market.ListingPage
-	// Paged is set when a cursor chose the page, so an empty one means
-	// "no more listings" rather than "nothing for sale".
-	Paged bool
-}
-
-type listingPage struct {
-	layout
-	Listing *market.Listing
-}
-
-// listingForm is the sell/edit form: where it posts, the values in its
-// fields (the listing's, or what the user typed) and a message per field
-// when it is shown again. newListingForm fills it from data, never from the
-// request's URL.
-type listingForm struct {
-	layout
-	// Action is where the form posts: /listings, or the listing's own URL.
-	Action  string
-	Editing bool
-	ID      int64
-	// Currency is the currency the price is in: the listing's own when
-	// editing, the default for a new listing.
-	Currency    string
-	Name        string
-	Description string
-	Price       string
-	Quantity    string
-	// Version is the listing's version the form's values were based on; a
-	// save based on an older one is refused (409) instead of undoing a
-	// change made meanwhile.
-	Version int64
-	// Conflict explains a refused stale save, above the current values.
-	Conflict string
-	Errors   map[string]string
-}
-
 // newListingForm returns the sell form (l == nil) or the edit form of l,
 // holding l's current values.
-func newListingForm(l *market.Listing) listingForm {
+func newListingForm(l *market.Listing) templates.ListingForm {
 	if l == nil {
-		return listingForm{Action: "/listings", Currency: market.DefaultCurrency, Quantity: "1"}
+		return templates.ListingForm{Action: "/listings", Currency: market.DefaultCurrency, Quantity: "1"}
 	}
-	return listingForm{
+	return templates.ListingForm{
 		Action: "/listings/" + strconv.FormatInt(l.ID, 10), Editing: true, ID: l.ID, Currency: l.Price.Currency,
 		Name: l.Name, Description: l.Description, Price: market.FormatAmount(l.Price.Cents, l.Price.Currency), Quantity: strconv.Itoa(l.Quantity),
 		Version: l.Version,
@@ -84,13 +46,13 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cacheablePage(w)
-	s.render(w, r, http.StatusOK, "home.html", homePage{layout: s.layout(w, r, "Bazaar"), Page: page, Paged: f.Before > 0 || f.After > 0})
+	s.render(w, r, http.StatusOK, templates.Home(templates.HomePage{Layout: s.layout(w, r, "Bazaar"), Page: page, Paged: f.Before > 0 || f.After > 0}))
 }
 
 func (s *Server) handleListingNew(w http.ResponseWriter, r *http.Request) {
 	form := newListingForm(nil)
-	form.layout = s.layout(w, r, "Sell an item")
-	s.render(w, r, http.StatusOK, "form.html", form)
+	form.Layout = s.layout(w, r, "Sell an item")
+	s.render(w, r, http.StatusOK, templates.Form(form))
 }
 
 func (s *Server) handleListingCreate(w http.ResponseWriter, r *http.Request) {
@@ -117,7 +79,7 @@ func (s *Server) handleListingShow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cacheablePage(w)
-	s.render(w, r, http.StatusOK, "listing.html", listingPage{layout: s.layout(w, r, l.Name), Listing: l})
+	s.render(w, r, http.StatusOK, templates.Listing(templates.ListingPage{Layout: s.layout(w, r, l.Name), Listing: l}))
 }
 
 func (s *Server) handleListingEdit(w http.ResponseWriter, r *http.Request) {
@@ -126,8 +88,8 @@ func (s *Server) handleListingEdit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form := newListingForm(l)
-	form.layout = s.layout(w, r, "Edit "+l.Name)
-	s.render(w, r, http.StatusOK, "form.html", form)
+	form.Layout = s.layout(w, r, "Edit "+l.Name)
+	s.render(w, r, http.StatusOK, templates.Form(form))
 }
 
 // handleListingUpdate saves the edit form. The listing is loaded first, so
@@ -177,7 +139,7 @@ func (s *Server) handleListingDelete(w http.ResponseWriter, r *http.Request) {
 // readListingForm reads the sell/edit form's fields into form (to show them
 // again as typed) and into a market.ListingInput (to apply the rules). On a
 // body that cannot be read it has answered and returns ok=false.
-func (s *Server) readListingForm(w http.ResponseWriter, r *http.Request, form *listingForm) (market.ListingInput, bool) {
+func (s *Server) readListingForm(w http.ResponseWriter, r *http.Request, form *templates.ListingForm) (market.ListingInput, bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		s.error(w, r, formParseError(err))
@@ -194,7 +156,7 @@ func (s *Server) readListingForm(w http.ResponseWriter, r *http.Request, form *l
 // for input that breaks a rule, or with 409 and the listing's current
 // values and version for a save based on a version someone else has since
 // replaced (nothing was saved). Any other error gets the error page.
-func (s *Server) formError(w http.ResponseWriter, r *http.Request, form listingForm, err error) {
+func (s *Server) formError(w http.ResponseWriter, r *http.Request, form templates.ListingForm, err error) {
 	if errors.Is(err, market.ErrStale) {
 		current, cerr := s.db.Listing(r.Context(), form.ID)
 		if cerr != nil {
@@ -203,15 +165,15 @@ func (s *Server) formError(w http.ResponseWriter, r *http.Request, form listingF
 		}
 		f := s.describe(w, r, err) // logs it, as the 409 it is
 		form = newListingForm(current)
-		form.layout = s.layout(w, r, "Edit "+current.Name)
+		form.Layout = s.layout(w, r, "Edit "+current.Name)
 		form.Conflict = f.Message
-		s.render(w, r, f.Status, "form.html", form)
+		s.render(w, r, f.Status, templates.Form(form))
 		return
 	}
 	if fields := market.ErrorFields(err); market.ErrorCode(err) == market.EINVALID && len(fields) > 0 {
 		form.Errors = fields
-		form.layout = s.layout(w, r, "Check your listing")
-		s.render(w, r, http.StatusUnprocessableEntity, "form.html", form)
+		form.Layout = s.layout(w, r, "Check your listing")
+		s.render(w, r, http.StatusUnprocessableEntity, templates.Form(form))
 		return
 	}
 	s.error(w, r, err)
@@ -274,6 +236,6 @@ func cacheablePage(w http.ResponseWriter) {
 }
 
 // layout builds the shared page data, taking the flash message once.
-func (s *Server) layout(w http.ResponseWriter, r *http.Request, title string) layout {
-	return layout{Title: title, Flash: s.popFlash(w, r)}
+func (s *Server) layout(w http.ResponseWriter, r *http.Request, title string) templates.Layout {
+	return templates.Layout{Title: title, Flash: s.popFlash(w, r), Static: s.views.prefix}
 }

@@ -147,7 +147,7 @@ func TestCreateListingInvalidEverywhere(t *testing.T) {
 func wantFieldError(t *testing.T, body, field, msg string) {
 	t.Helper()
 	m := regexp.MustCompile(`<p class="error" id="` + field + `-error">([^<]*)</p>`).FindStringSubmatch(body)
-	if m == nil || html.UnescapeString(m[1]) != msg { // html/template writes "+" as &#43;
+	if m == nil || html.UnescapeString(m[1]) != msg { // the page escapes &, <, >, quotes
 		t.Errorf("no message %q beside %s (found %v)", msg, field, m)
 	}
 	if !strings.Contains(body, `aria-describedby="`+field+`-error"`) {
@@ -689,5 +689,29 @@ func TestStaleEditFormOverwritesNothing(t *testing.T) {
 	form.Del("version")
 	if r := ts.postForm(t, path, form); r.StatusCode != http.StatusSeeOther {
 		t.Errorf("a form without a version: %d, want 303", r.StatusCode)
+	}
+}
+
+// TestPagesEscapeUserText: a listing's name and description are shown as
+// text on every page that shows them, never as markup, in element text
+// and in attribute values alike.
+func TestPagesEscapeUserText(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	const name = `<script>alert("x")</script> & 'q'`
+	form := url.Values{"name": {name}, "description": {`<img src=x onerror="alert(1)">`}, "price": {"12.50"}, "quantity": {"2"}}
+	path := "/listings/" + strconv.FormatInt(ts.createForm(t, form), 10)
+	for _, p := range []string{"/", path, path + "/edit"} {
+		r := ts.get(t, p)
+		wantPage(t, r, http.StatusOK)
+		if strings.Contains(r.body, "<script>") || strings.Contains(r.body, "<img") || strings.Contains(r.body, `"x")`) {
+			t.Errorf("GET %s shows user text as markup:\n%s", p, r.body)
+		}
+		if !strings.Contains(r.body, "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &#39;q&#39;") {
+			t.Errorf("GET %s lacks the escaped name:\n%s", p, r.body)
+		}
+	}
+	if r := ts.get(t, path+"/edit"); !strings.Contains(r.body, `value="&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &#39;q&#39;"`) {
+		t.Errorf("the edit form's name field does not hold the escaped name:\n%s", r.body)
 	}
 }

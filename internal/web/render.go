@@ -2,30 +2,30 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"fmt"
-	"html/template"
 	"io/fs"
 	"net/http"
 	"sort"
 	"strconv"
 	"sync"
-	"time"
 
-	"github.com/bazaarhq/bazaar/internal/market"
-	"github.com/bazaarhq/bazaar/internal/web/templates"
+	"github.com/a-h/templ"
 )
 
 //go:embed static
 var staticFS embed.FS
 
-// views holds the parsed templates (once, at start) and the static files'
-// version, a hash of their content that makes static URLs cacheable forever.
+// views holds the static files and their version, a hash of their content
+// that makes static URLs cacheable forever. The pages themselves are
+// compiled Go (package templates).
 type views struct {
-	pages   map[string]*template.Template
-	static  fs.FS
+	static fs.FS
+	// prefix is "/static/<version>/", the start of every static URL.
+	prefix  string
 	version string
 }
 
@@ -38,36 +38,7 @@ func newViews() (*views, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &views{pages: map[string]*template.Template{}, static: static, version: version}
-	funcs := FuncMap(version)
-	names, err := fs.Glob(templates.FS, "*.html")
-	if err != nil {
-		return nil, err
-	}
-	for _, n := range names {
-		if n == "layout.html" {
-			continue
-		}
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templates.FS, "layout.html", n)
-		if err != nil {
-			return nil, fmt.Errorf("parse %s: %w", n, err)
-		}
-		v.pages[n] = t
-	}
-	return v, nil
-}
-
-// FuncMap is the functions the page templates call. static names files
-// under /static/<version>/. It is exported for bench/floor, which renders
-// the same template files and must format them the same way.
-func FuncMap(version string) template.FuncMap {
-	return template.FuncMap{
-		"money":  market.Money.String,
-		"date":   func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
-		"iso":    func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"static": func(name string) string { return "/static/" + version + "/" + name },
-		"id":     func(id int64) string { return strconv.FormatInt(id, 10) },
-	}
+	return &views{static: static, version: version, prefix: "/static/" + version + "/"}, nil
 }
 
 func hashFS(fsys fs.FS) (string, error) {
@@ -94,34 +65,39 @@ func hashFS(fsys fs.FS) (string, error) {
 	return hex.EncodeToString(h.Sum(nil))[:12], nil
 }
 
-// layout is the data every page shares. Each page's struct embeds it.
-type layout struct {
-	Title string
-	Flash string
-}
-
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// render executes page into a buffer first, so a template error becomes a
-// clean 500 rather than half a page, then writes status and body.
-func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page string, data any) {
-	t, ok := s.views.pages[page]
-	if !ok {
-		s.error(w, r, fmt.Errorf("no template %q", page))
-		return
-	}
+// render writes page into a pooled buffer first, so a failure becomes a
+// clean 500 rather than half a page, then writes status and body in one go
+// with its length.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page templ.Component) {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
-	defer bufPool.Put(buf)
-	if err := t.Execute(buf, data); err != nil {
-		s.error(w, r, fmt.Errorf("render %s: %w", page, err))
+	defer func() {
+		// A rare huge page would otherwise stay pinned in the pool.
+		if buf.Cap() <= maxPooledBuffer {
+			bufPool.Put(buf)
+		}
+	}()
+	// Not the request's context: a page's data is all in its struct, and
+	// templ stops at a cancelled context, which would turn the answer to a
+	// request whose deadline passed (a 408, a 503) into a render error.
+	if err := page.Render(context.Background(), buf); err != nil {
+		s.error(w, r, fmt.Errorf("render: %w", err))
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	h := w.Header()
+	h["Content-Type"] = htmlContentType
+	h["Content-Length"] = []string{strconv.Itoa(buf.Len())}
 	w.WriteHeader(status)
 	_, _ = buf.WriteTo(w)
 }
+
+// maxPooledBuffer is the largest render buffer kept for reuse.
+const maxPooledBuffer = 256 << 10
+
+// htmlContentType is shared by every page's headers and never modified.
+var htmlContentType = []string{"text/html; charset=utf-8"}
 
 // handleStatic serves embedded static files. The current version's URLs are
 // immutable and cached for a year; any other version gets the current file
