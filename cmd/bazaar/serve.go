@@ -18,11 +18,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// logFlushEvery bounds how long a log line waits in the buffer (logbuf.go).
+const logFlushEvery = 100 * time.Millisecond
+
 // serve runs the web server until ctx is cancelled, then drains: /readyz
 // turns 503 (for BAZAAR_DRAIN_DELAY, while still serving), the listener closes, in-flight requests finish (up to
 // ShutdownTimeout), and only then does the database pool close.
 func serve(ctx context.Context, cfg config, stdout io.Writer) error {
-	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel})).With("instance", cfg.Instance)
+	out := newLogBuffer(stdout, logFlushEvery, 64<<10)
+	defer out.Close() // last: after "stopped"
+	logger := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel})).With("instance", cfg.Instance)
 
 	db, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxConns: cfg.DBMaxConns})
 	if err != nil {
