@@ -58,6 +58,32 @@ var constraints = map[string]constraintError{
 	"password_resets_user_id_fkey": {market.ENOTFOUND, "", "That account does not exist."},
 
 	"mail_outbox_pkey": {market.ECONFLICT, "", "That message already exists."},
+
+	// Buying. Checkout's conditional update keeps listings_quantity_check
+	// from ever firing there; the cart and orders tables repeat the
+	// domain's rules (market.NormalizeLines, ValidateTrackingNote).
+	"cart_items_pkey":                    {market.ECONFLICT, "", "That listing is already in the cart."},
+	"cart_items_user_id_fkey":            {market.ENOTFOUND, "", "That account does not exist."},
+	"cart_items_quantity_check":          {market.EINVALID, "quantity", "Quantity must be between 1 and 100,000"},
+	"orders_pkey":                        {market.ECONFLICT, "", "That order already exists."},
+	"orders_buyer_id_fkey":               {market.ENOTFOUND, "", "That account does not exist."},
+	"orders_seller_id_fkey":              {market.ENOTFOUND, "", "That seller does not exist."},
+	"orders_status_check":                {market.EINTERNAL, "", "An order's status is one of placed, shipped, delivered, cancelled."}, // only the store writes it
+	"orders_currency_check":              {market.EINTERNAL, "", "An order's currency is copied from its listings."},
+	"orders_total_cents_check":           {market.EINTERNAL, "", "An order's total is the sum of its items."},
+	"orders_tracking_check":              {market.EINVALID, "tracking", "Tracking note must be at most 500 characters"},
+	"orders_buyer_not_seller_check":      {market.EINVALID, "listing_id", "You cannot buy your own listing."},
+	"order_items_pkey":                   {market.EINTERNAL, "", "An order has one item per listing."},
+	"order_items_order_id_fkey":          {market.ENOTFOUND, "", "Order not found."},
+	"order_items_unit_price_cents_check": {market.EINTERNAL, "", "An item's price is copied from its listing."},
+	"order_items_quantity_check":         {market.EINVALID, "quantity", "Quantity must be between 1 and 100,000"},
+	"order_events_pkey":                  {market.EINTERNAL, "", "An order event is written once."},
+	"order_events_order_id_fkey":         {market.ENOTFOUND, "", "Order not found."},
+	"order_events_status_check":          {market.EINTERNAL, "", "An order event names a status."},
+	"order_events_actor_id_fkey":         {market.ENOTFOUND, "", "That account does not exist."},
+	"idempotency_keys_pkey":              {market.ECONFLICT, "", "A request with this Idempotency-Key is still being processed. Try again in a moment."},
+	"idempotency_keys_user_id_fkey":      {market.ENOTFOUND, "", "That account does not exist."},
+	"idempotency_keys_key_check":         {market.EINVALID, "idempotency_key", "Must be 1 to 255 characters"},
 }
 
 // translate maps a driver error into market's vocabulary, once, at the

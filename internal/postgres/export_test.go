@@ -17,3 +17,6 @@ func ConstraintNames() []string {
 	}
 	return names
 }
+
+// IdempotencyLockKey is the advisory lock's key expression for ($1 user, $2 key).
+const IdempotencyLockKey = idempotencyLockKey

@@ -75,7 +75,7 @@ func (db *DB) PendingMail(ctx context.Context) (int, error) {
 // past market.LoginWindow),
 // spent or expired reset links, mappings of ended sessions (after an hour,
 // so that a session being created right now keeps its mapping) and mail
-// sent more than 30 days ago. scs's own cleanup removes expired sessions.
+// sent more than 30 days ago, and Idempotency-Keys older than a day. scs's own cleanup removes expired sessions.
 func (db *DB) Tidy(ctx context.Context) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {
 		for _, q := range []string{
@@ -84,6 +84,8 @@ func (db *DB) Tidy(ctx context.Context) error {
 			`DELETE FROM user_sessions us WHERE created_at < now() - interval '1 hour'
 				AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.token = us.token AND s.expiry > now())`,
 			`DELETE FROM mail_outbox WHERE sent_at < now() - interval '30 days'`,
+			// market.IdempotencyKeyTTL: a key is kept at least that long.
+			`DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'`,
 		} {
 			if _, err := tx.Exec(ctx, q); err != nil {
 				return err
