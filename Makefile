@@ -6,7 +6,7 @@ GO ?= go
 export GOTOOLCHAIN ?= go1.27.3
 export CGO_ENABLED ?= 0
 
-.PHONY: run test vet lint fmt staticcheck gosec actionlint mod vuln fuzz templ generate e2e bench build deploy clean versitygw
+.PHONY: run test vet images e2e-swarm lint fmt staticcheck gosec actionlint mod vuln fuzz templ generate e2e bench build deploy clean versitygw
 
 # versitygw is the real S3 server the blob store's S3 tests run against
 # (internal/blob/s3test). Built once into the user's cache, outside the
@@ -19,8 +19,8 @@ export BAZAAR_VERSITYGW := $(VERSITYGW)
 run:
 	$(GO) run ./cmd/bazaar dev
 
-## test: every gate below (go vet, lint, mod, vuln, fuzz, templ), then every Go test with the race detector against real PostgreSQL, nginx and Chromium
-test: vet lint mod vuln fuzz templ $(VERSITYGW)
+## test: every gate below (go vet, lint, mod, vuln, fuzz, templ), then every Go test with the race detector against real PostgreSQL, nginx (in the test image, see images) and Chromium
+test: vet lint mod vuln fuzz templ images $(VERSITYGW)
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 ## versitygw: build the S3 server the tests use (once; see VERSITYGW above)
@@ -30,6 +30,11 @@ $(VERSITYGW):
 
 vet:
 	$(GO) vet ./...
+
+## images: the Debian-based test images (PostgreSQL 17, nginx 1.30); the nginx tests run the template in bazaar-test-nginx:1.30. Built once, then reused; without docker the nginx tests say so (and fail under BAZAAR_REQUIRE_ALL=1)
+images:
+	@if docker info >/dev/null 2>&1; then bash deploy/test/build-images.sh; \
+	else echo "!!! docker is not available: no test images; the nginx tests will skip (or fail under BAZAAR_REQUIRE_ALL=1) !!!"; fi
 
 # Pinned analysers. `go run pkg@version` builds each in its own module
 # graph, so none of their dependencies enters go.mod (as a tool dependency,
@@ -126,6 +131,10 @@ templ:
 ## e2e: the docker compose stack, run for real (cold start, scale-out, node loss, rolling restart, database restart)
 e2e:
 	bash deploy/test/e2e.sh
+
+## e2e-swarm: deploy/swarm/stack.yml on a single-node Docker Swarm, run for real (spread, scaling, rolling update with a migration, automatic rollback, a killed replica, a database restart)
+e2e-swarm:
+	bash deploy/test/e2e-swarm.sh
 
 ## bench: wrk through nginx against the app and its two floors (bench/floor), with ratios
 # Built, not `go run`: go run turns every failing exit status into 1, and

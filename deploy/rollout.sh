@@ -4,24 +4,17 @@
 #
 #   for each old container:
 #     1. start one extra container (up --no-deps --no-recreate --scale N+1)
-#     2. wait until Docker reports it healthy
-#     3. reload nginx, so it resolves the service name again and sends
-#        traffic to the new container too
-#     4. docker stop the old one: Bazaar turns /readyz to 503, stops accepting
-#        and drains in-flight requests (nginx retries refused connections on
-#        the other replicas)
-#     5. let nginx give up on the old address, reload it again so it forgets
-#        that address, and remove the container
+#     2. wait until Docker reports it healthy, and until it has been in
+#        Docker's DNS for ROLLOUT_RESOLVE_SECONDS (nginx re-resolves the
+#        service name every 2s, see the template's resolver, so by then it
+#        sends traffic to the new container)
+#     3. docker stop the old one: Bazaar turns /readyz to 503, stops accepting
+#        and drains in-flight requests; nginx retries refused connections on
+#        the other replicas and drops the old address at its next DNS answer
+#     4. remove the old container
 #
-# Why step 5 waits: once the old container has exited its address no longer
-# answers, and nginx (which still has it until the reload) makes a request
-# wait proxy_connect_timeout before retrying it on another replica. If nginx
-# reloads while such requests are still waiting, the old worker processes
-# exit under them and their clients get an empty reply (nginx 1.22 logs
-# "open socket ... left in connection" and "aborting"). After
-# ROLLOUT_SETTLE_SECONDS (> proxy_connect_timeout) every such request has
-# been retried, and each worker has marked the address failed (max_fails)
-# for fail_timeout, so it sends no new ones and the reload drops nothing.
+# nginx is never reloaded: it follows the service's DNS name by itself
+# (`server app:8080 resolve`, nginx 1.27.3 or later).
 #
 # The replica count is N again at the end. Run it from the directory holding
 # docker-compose.yml, or set COMPOSE_FILE / COMPOSE_PROJECT_NAME as for
@@ -32,18 +25,17 @@
 # Environment:
 #   COMPOSE                  compose command (default: "docker compose" if it
 #                            works, else "docker-compose")
-#   ROLLOUT_NGINX_SERVICE    nginx's service name (default: nginx)
 #   ROLLOUT_HEALTH_TIMEOUT   seconds to wait for a new container to be healthy (default: 120)
 #   ROLLOUT_STOP_TIMEOUT     seconds docker stop waits before SIGKILL (default: 30)
-#   ROLLOUT_SETTLE_SECONDS   seconds between the old container's exit and the
-#                            nginx reload (default: 5; see step 5)
+#   ROLLOUT_RESOLVE_SECONDS  how long a new container must have existed
+#                            before the old one stops: nginx's resolver
+#                            valid= plus a margin (default: 3)
 set -Eeuo pipefail
 
 service=${1:-app}
-nginx_service=${ROLLOUT_NGINX_SERVICE:-nginx}
 health_timeout=${ROLLOUT_HEALTH_TIMEOUT:-120}
 stop_timeout=${ROLLOUT_STOP_TIMEOUT:-30}
-settle=${ROLLOUT_SETTLE_SECONDS:-5}
+resolve=${ROLLOUT_RESOLVE_SECONDS:-3}
 
 log() { printf '%s rollout: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
@@ -66,16 +58,6 @@ running_ids() {
 	# shellcheck disable=SC2086 # word splitting of the ID list is intended
 	docker inspect --format '{{.Created}} {{.Id}} {{.State.Running}}' $ids |
 		awk '$3 == "true" { print $1, $2 }' | sort | cut -d' ' -f2
-}
-
-# reload_nginx makes every running nginx container resolve the service name
-# again.
-reload_nginx() {
-	local id
-	for id in "${nginx_ids[@]}"; do
-		docker exec "$id" nginx -s reload ||
-			die "reloading nginx failed ('docker exec ${id:0:12} nginx -s reload')"
-	done
 }
 
 # wait_healthy waits until container $1 is healthy, or fails after the deadline.
@@ -101,8 +83,19 @@ wait_healthy() {
 	done
 }
 
-mapfile -t nginx_ids < <(service=$nginx_service running_ids)
-[ "${#nginx_ids[@]}" -gt 0 ] || die "no running '$nginx_service' container to reload (set ROLLOUT_NGINX_SERVICE?)"
+# wait_resolvable waits until container $1 started at least $resolve seconds
+# ago. This is not a readiness guess: nginx takes up to its resolver's
+# valid= time to see a new address, and the health check usually took
+# longer already, so this rarely waits at all.
+wait_resolvable() {
+	local started now
+	started=$(docker inspect --format '{{.State.StartedAt}}' "$1") || die "container ${1:0:12} vanished"
+	started=$(date -d "$started" +%s) || die "cannot read the start time of ${1:0:12}"
+	now=$(date +%s)
+	if [ $((now - started)) -lt "$resolve" ]; then
+		sleep $((resolve - (now - started)))
+	fi
+}
 
 mapfile -t old < <(running_ids)
 n=${#old[@]}
@@ -118,11 +111,9 @@ for id in "${old[@]}"; do
 	[ "$(printf '%s' "$new" | grep -c .)" = 1 ] || die "expected exactly one new '$service' container, got: ${new:-none}"
 	log "started ${new:0:12}; waiting for it to be healthy"
 	wait_healthy "$new"
-	reload_nginx
+	wait_resolvable "$new"
 	log "stopping ${id:0:12} (drains for up to ${stop_timeout}s)"
 	docker stop --time "$stop_timeout" "$id" >/dev/null || die "docker stop ${id:0:12} failed"
-	sleep "$settle" # not a readiness wait: see step 5 above
-	reload_nginx
 	docker rm "$id" >/dev/null || die "docker rm ${id:0:12} failed"
 	log "replaced ${id:0:12} with ${new:0:12}"
 done

@@ -37,6 +37,10 @@ type stack struct {
 
 	mu   sync.Mutex
 	base string // the site as nginx publishes it; "" until asked of compose
+
+	// sql, when set, runs psql queries instead of `compose exec db` (the
+	// swarm suite reaches its database another way).
+	sql func(query string) (string, error)
 }
 
 // newStack returns the stack, or skips (fails under BAZAAR_REQUIRE_ALL=1)
@@ -64,7 +68,11 @@ func newStack(t *testing.T) *stack {
 	if compose == nil {
 		unavailable("neither `docker compose` nor `docker-compose` works")
 	}
-	for _, img := range []string{"bazaar:test", "bazaar-test-postgres", "bazaar-test-nginx"} {
+	appImage := os.Getenv("BAZAAR_TEST_APP_IMAGE")
+	if appImage == "" {
+		appImage = "bazaar:test"
+	}
+	for _, img := range []string{appImage, "bazaar-test-postgres:17", "bazaar-test-nginx:1.30"} {
 		if err := exec.Command("docker", "image", "inspect", img).Run(); err != nil {
 			t.Fatalf("image %s is missing; build it with deploy/test/build-images.sh (deploy/test/e2e.sh does)", img)
 		}
@@ -197,10 +205,12 @@ type container struct {
 	Name   string
 	Config struct {
 		Hostname string
+		Image    string
 		Labels   map[string]string
 	}
 	State struct {
 		Status    string
+		Pid       int
 		Running   bool
 		ExitCode  int
 		StartedAt string
@@ -293,21 +303,54 @@ func (s *stack) waitHealthy(t *testing.T, service string, n int, timeout time.Du
 	return cs
 }
 
-// ensureReplicas scales the app to n healthy replicas and reloads nginx so
-// that it sends traffic to exactly those. It returns the replicas.
+// ensureReplicas scales the app to n healthy replicas and waits until nginx
+// sends traffic to every one of them, which it does by itself: it follows
+// the service's name in Docker's DNS (no reload, no nginx command). It
+// returns the replicas.
 func (s *stack) ensureReplicas(t *testing.T, n int) []container {
 	t.Helper()
 	s.up(t, "--scale", fmt.Sprintf("app=%d", n))
 	apps := s.waitHealthy(t, "app", n, 60*time.Second)
-	s.reloadNginx(t)
+	s.waitServing(t, apps, 15*time.Second)
 	return apps
 }
 
-// reloadNginx makes nginx resolve the app's name again. The reload is
-// asynchronous; callers poll for its effect.
-func (s *stack) reloadNginx(t *testing.T) {
+// waitServing sends GETs through nginx until each of apps has logged one
+// of them, and returns how long that took.
+func (s *stack) waitServing(t *testing.T, apps []container, timeout time.Duration) time.Duration {
 	t.Helper()
-	s.must(t, "exec", "-T", "nginx", "nginx", "-s", "reload")
+	start := time.Now()
+	var ids []string
+	var seen map[string]int
+	ok := poll(timeout, 0, func() bool {
+		for range 10 {
+			if resp, err := s.get("/healthz"); err == nil {
+				ids = append(ids, resp.Header.Get("X-Request-ID"))
+			}
+		}
+		by := servedBy(t, apps)
+		seen = map[string]int{}
+		for _, id := range ids {
+			if name, ok := by[id]; ok {
+				seen[name]++
+			}
+		}
+		return len(seen) == len(apps)
+	})
+	if !ok {
+		t.Fatalf("nginx did not reach all %d replicas within %s: %d GETs served by %v", len(apps), timeout, len(ids), seen)
+	}
+	return time.Since(start)
+}
+
+// frontIP is the container's address on the network nginx reaches it by.
+func (s *stack) frontIP(t *testing.T, c container) string {
+	t.Helper()
+	n, ok := c.NetworkSettings.Networks[s.project+"_front"]
+	if !ok || n.IPAddress == "" {
+		t.Fatalf("%s has no address on %s_front: %v", c.Name, s.project, c.NetworkSettings.Networks)
+	}
+	return n.IPAddress
 }
 
 // servedBy reads the logs of the given containers and returns, for every
@@ -335,6 +378,13 @@ func servedBy(t *testing.T, cs []container) map[string]string {
 // psql runs a query in the db container and returns its unaligned output.
 func (s *stack) psql(t *testing.T, query string) string {
 	t.Helper()
+	if s.sql != nil {
+		out, err := s.sql(query)
+		if err != nil {
+			t.Fatalf("psql %q: %v\n%s", query, err, out)
+		}
+		return strings.TrimSpace(out)
+	}
 	out, err := s.run("exec", "-T", "db", "sh", "-c",
 		`psql -v ON_ERROR_STOP=1 -X -A -t -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "$0"`, query)
 	if err != nil {
@@ -573,6 +623,25 @@ func (l *load) post() result {
 		r.err = err.Error()
 	}
 	return r
+}
+
+// snapshot returns the results of the requests finished so far.
+func (l *load) snapshot() []result {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.results)
+}
+
+// failures returns the requests that did not succeed (GET 200, POST 201),
+// and those that showed the public an X-Bazaar-Instance.
+func failures(rs []result) []result {
+	var bad []result
+	for _, r := range rs {
+		if (r.method == "GET" && r.status != http.StatusOK) || (r.method == "POST" && r.status != http.StatusCreated) || r.backend != "" {
+			bad = append(bad, r)
+		}
+	}
+	return bad
 }
 
 // finish stops the load, waits for in-flight requests and returns all results.

@@ -44,8 +44,25 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Addr:        or(getenv("BAZAAR_ADDR"), ":8080"),
 		Instance:    getenv("BAZAAR_INSTANCE"),
 	}
-	if c.DatabaseURL == "" {
-		bad("DATABASE_URL", "is required (for example postgres://bazaar:secret@localhost:5432/bazaar); `make run` sets it for you")
+	// DATABASE_URL_FILE names a file holding the URL, the way the official
+	// images read their secrets (POSTGRES_PASSWORD_FILE): a Docker or
+	// Kubernetes secret mounted as a file never shows in `docker inspect`
+	// or the process environment. One trailing newline (as `echo` or an
+	// editor leaves) is not part of it. Messages never quote the URL: it
+	// holds the password.
+	if file := getenv("DATABASE_URL_FILE"); file != "" {
+		const urlVar = "DATABASE_URL_FILE"
+		if c.DatabaseURL != "" {
+			bad(urlVar, "and DATABASE_URL are both set; set only one (the file is for secrets, the variable for everything else)")
+		} else if b, err := os.ReadFile(file); err != nil { // #nosec G304 -- the operator names the secret's file; configuration, never request input
+			bad(urlVar, "cannot read the file: %v", err)
+		} else if c.DatabaseURL = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r"); c.DatabaseURL == "" {
+			bad(urlVar, "%s is empty", file)
+		} else if !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+			bad(urlVar, "%s must hold a postgres:// URL", file)
+		}
+	} else if c.DatabaseURL == "" {
+		bad("DATABASE_URL", "is required (for example postgres://bazaar:secret@localhost:5432/bazaar, or DATABASE_URL_FILE naming a file that holds it); `make run` sets it for you")
 	} else if !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		bad("DATABASE_URL", "must be a postgres:// URL")
 	}

@@ -540,7 +540,8 @@ func rawHTTP(t testing.TB, addr, request string) (*http.Response, string) {
 	if _, err := io.WriteString(conn, request); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	method, _, _ := strings.Cut(request, " ")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
 	if err != nil {
 		t.Fatalf("reading the response to %.60q: %v", request, err)
 	}
@@ -583,12 +584,21 @@ func TestNginxRefusesInternalEndpoints(t *testing.T) {
 type faultUpstream struct {
 	Addr string
 	srv  *httptest.Server
+
+	mu    sync.Mutex
+	flaky map[string]int // /flaky requests seen, by nginx's request id
 }
 
 func newFaultUpstream(t testing.TB) *faultUpstream {
 	t.Helper()
+	u := &faultUpstream{flaky: map[string]int{}}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		// No keep-alive: nginx must not hold a cached connection, whose
+		// failure it would retry once more on its own.
+		w.Header().Set("Connection", "close")
+		_, _ = io.WriteString(w, "ok\n")
+	})
 	hangUp := func(w http.ResponseWriter, r *http.Request) {
 		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
 			conn.Close()
@@ -596,9 +606,31 @@ func newFaultUpstream(t testing.TB) *faultUpstream {
 	}
 	mux.HandleFunc("/broken", hangUp)
 	mux.HandleFunc("/api/v1/broken", hangUp)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return &faultUpstream{Addr: srv.Listener.Addr().String(), srv: srv}
+	// /flaky hangs up on the first attempt of each request and answers
+	// the next one.
+	mux.HandleFunc("/flaky", func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		u.flaky[r.Header.Get("X-Request-ID")]++
+		n := u.flaky[r.Header.Get("X-Request-ID")]
+		u.mu.Unlock()
+		if n == 1 {
+			hangUp(w, r)
+			return
+		}
+		w.Header().Set("Connection", "close")
+		_, _ = io.WriteString(w, "second attempt\n")
+	})
+	u.srv = httptest.NewServer(mux)
+	t.Cleanup(u.srv.Close)
+	u.Addr = u.srv.Listener.Addr().String()
+	return u
+}
+
+// attempts says how often /flaky saw the request with nginx's id.
+func (u *faultUpstream) attempts(id string) int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.flaky[id]
 }
 
 // freeze replaces the server by a socket on the same address that listens
@@ -730,6 +762,34 @@ func TestNginxErrorPages(t *testing.T) {
 	fault.freeze(t)
 	run(check{"504 API", raw(nf.Addr, "GET /api/v1/listings HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), 504, true})
 	run(check{"504 page", raw(nf.Addr, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), 504, false})
+}
+
+// A GET that ends in nginx's own 502 gets one fresh attempt (nginx drops a
+// request's remaining retries when a `resolve` update changes the
+// replicas under it, just when a vanished replica made them necessary); a
+// POST never does, since it may have reached the app.
+func TestNginxRetriesIdempotentRequestsOnce(t *testing.T) {
+	fault := newFaultUpstream(t)
+	n := nginxtest.New(t, fault.Addr, nginxtest.Options{})
+	tests := []struct {
+		method       string
+		wantStatus   int
+		wantAttempts int
+	}{
+		{http.MethodGet, http.StatusOK, 2},
+		{http.MethodHead, http.StatusOK, 2},
+		{http.MethodPost, http.StatusBadGateway, 1},
+		{http.MethodDelete, http.StatusBadGateway, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method, func(t *testing.T) {
+			resp, _ := rawHTTP(t, n.Addr, tt.method+" /flaky HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+			id := resp.Header.Get("X-Request-ID")
+			if resp.StatusCode != tt.wantStatus || fault.attempts(id) != tt.wantAttempts {
+				t.Errorf("%s /flaky: %s after %d attempts upstream, want %d after %d", tt.method, resp.Status, fault.attempts(id), tt.wantStatus, tt.wantAttempts)
+			}
+		})
+	}
 }
 
 // An HTTP/1.0 client may omit Host. nginx must not forward an empty Host

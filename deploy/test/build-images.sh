@@ -3,50 +3,72 @@
 # container registry:
 #
 #   bazaar:test            FROM scratch + the static binary built on the host
-#   bazaar-test-postgres   Debian bookworm + postgresql, official-image-like entry point
-#   bazaar-test-nginx      Debian bookworm + nginx + envsubst, official-image-like entry point
+#   bazaar-test-postgres:17    Debian trixie + PostgreSQL 17, official-image-like entry point
+#   bazaar-test-nginx:1.30     Debian sid + nginx 1.30 + envsubst, official-image-like entry point
 #
-# The two Debian images share one root file system made with debootstrap from
-# the machine's own Debian mirror. It is cached as a tar under .cache/, keyed
-# by (mirror, suite, packages, this script); every image carries its own key
-# in the label bazaar.test.key and is only rebuilt when the key changes.
+# The suites are chosen for the versions production runs (docker-compose.yml
+# pins postgres:17 and nginx:1.30): trixie carries PostgreSQL 17, and only
+# sid carries an nginx new enough (1.27.3 or later) for `resolve` in an
+# upstream. Each Debian image is a root file system made with debootstrap
+# from the machine's own Debian mirror (sid and trixie are on the same
+# mirror as the host's own suite; nothing is added to the host's apt
+# sources). Each rootfs is cached as a tar under .cache/, keyed by (mirror,
+# suite, packages, this script); every image carries its own key in the
+# label bazaar.test.key and is only rebuilt when the key changes.
 #
-# Usage: deploy/test/build-images.sh path/to/static/bazaar
-# Needs root (debootstrap, chroot) the first time the rootfs is built.
+# Usage: deploy/test/build-images.sh [path/to/static/bazaar]
+# (without a binary, only the two Debian images: what `make test` needs for
+# the nginx tests, which run the nginx of bazaar-test-nginx)
+#
+# Environment:
+#   BAZAAR_TEST_APP_IMAGE  tag of the app image (default bazaar:test), so a
+#                          suite can build a second binary (a new release)
+#                          without touching the image others use
+#   BAZAAR_DEBIAN_MIRROR   Debian mirror URI (default: the host's own)
+# Needs root (debootstrap, chroot) the first time a rootfs is built.
 set -Eeuo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=$here/.cache
-suite=bookworm
-packages=(postgresql nginx gettext-base)
+app_image=${BAZAAR_TEST_APP_IMAGE:-bazaar:test}
+pg_major=17
+pg_suite=trixie
+pg_packages=("postgresql-$pg_major")
+nginx_major=1.30
+nginx_suite=sid
+nginx_packages=(nginx gettext-base)
 label=bazaar.test.key
 
 log() { printf '%s build-images: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 bin=${1:-}
-[ -n "$bin" ] && [ -x "$bin" ] || die "usage: $0 path/to/static/bazaar (missing or not executable: '${bin}')"
+[ -z "$bin" ] || [ -x "$bin" ] || die "usage: $0 [path/to/static/bazaar] (not executable: '${bin}')"
 
-# debian_mirror prints the URI apt uses for $suite: the deb822 stanza whose
-# Suites line names the suite exactly, else a one-line "deb URI suite" entry.
-# BAZAAR_DEBIAN_MIRROR overrides; deb.debian.org is the fallback for hosts that
-# are not Debian bookworm (a CI runner on Ubuntu, say).
+# debian_mirror prints the URI of the Debian archive the host's apt uses:
+# the deb822 stanza or one-line "deb" entry whose suites include the host's
+# own codename (from /etc/os-release), or else any entry for a suite of the
+# main archive. sid and trixie live on the same mirror, so nothing needs to
+# be added to the host's sources. BAZAAR_DEBIAN_MIRROR overrides;
+# deb.debian.org is the fallback for hosts that are not Debian (a CI runner
+# on Ubuntu, say).
 debian_mirror() {
 	if [ -n "${BAZAAR_DEBIAN_MIRROR:-}" ]; then
-		echo "$BAZAAR_DEBIAN_MIRROR"
+		echo "${BAZAAR_DEBIAN_MIRROR%/}"
 		return
 	fi
-	local uri=''
+	local codename='' uri='' f
+	codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}") || true
+	local suites_re="^(${codename:-bookworm}|bookworm|trixie|forky|sid|unstable|testing|stable)\$"
 	shopt -s nullglob
-	local f
 	for f in /etc/apt/sources.list.d/*.sources; do
-		uri=$(awk -v suite="$suite" 'BEGIN { RS = ""; FS = "\n" }
+		uri=$(awk -v re="$suites_re" 'BEGIN { RS = ""; FS = "\n" }
 			{
 				uris = ""; ok = 0; deb = 0
 				for (i = 1; i <= NF; i++) {
 					if ($i ~ /^URIs:/) { sub(/^URIs:[ \t]*/, "", $i); split($i, u, /[ \t]+/); uris = u[1] }
 					if ($i ~ /^Types:/ && $i ~ /[ \t]deb([ \t]|$)/) deb = 1
-					if ($i ~ /^Suites:/) { n = split($i, s, /[ \t]+/); for (j = 2; j <= n; j++) if (s[j] == suite) ok = 1 }
+					if ($i ~ /^Suites:/) { n = split($i, s, /[ \t]+/); for (j = 2; j <= n; j++) if (s[j] ~ re) ok = 1 }
 					if ($i ~ /^Enabled:[ \t]*no/) { ok = 0 }
 				}
 				if (ok && deb && uris != "") { print uris; exit }
@@ -56,9 +78,9 @@ debian_mirror() {
 	if [ -z "$uri" ]; then
 		for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
 			[ -r "$f" ] || continue
-			uri=$(awk -v suite="$suite" '$1 == "deb" {
+			uri=$(awk -v re="$suites_re" '$1 == "deb" {
 					i = 2; if ($i ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
-					if ($(i+1) == suite) { print $i; exit }
+					if ($(i+1) ~ re) { print $i; exit }
 				}' "$f")
 			[ -n "$uri" ] && break
 		done
@@ -66,7 +88,7 @@ debian_mirror() {
 	shopt -u nullglob
 	if [ -z "$uri" ]; then
 		uri=http://deb.debian.org/debian
-		log "no apt source names $suite; using $uri"
+		log "no apt source names the Debian archive; using $uri"
 	fi
 	echo "${uri%/}"
 }
@@ -81,11 +103,11 @@ hash() { sha256sum | cut -c1-16; }
 build_app_image() {
 	local key
 	key=$( { sha256sum <"$bin"; echo v1; } | hash)
-	if [ "$(image_key bazaar:test)" = "$key" ]; then
-		log "bazaar:test is current ($key)"
+	if [ "$(image_key "$app_image")" = "$key" ]; then
+		log "$app_image is current ($key)"
 		return
 	fi
-	log "building bazaar:test ($key)"
+	log "building $app_image ($key)"
 	local ctx
 	ctx=$(mktemp -d)
 	install -m 0755 "$bin" "$ctx/bazaar"
@@ -96,14 +118,17 @@ build_app_image() {
 			--change 'CMD ["serve"]' \
 			--change 'EXPOSE 8080' \
 			--change "LABEL $label=$key" \
-			- bazaar:test >/dev/null
+			- "$app_image" >/dev/null
 	rm -rf "$ctx"
 }
 
-# build_rootfs makes $cache/rootfs-$1.tar unless it exists.
+# build_rootfs NAME KEY MIRROR SUITE PACKAGE... makes
+# $cache/rootfs-NAME-KEY.tar unless it exists.
 build_rootfs() {
-	local key=$1 mirror=$2
-	local tarball=$cache/rootfs-$key.tar
+	local name=$1 key=$2 mirror=$3 suite=$4
+	shift 4
+	local packages=("$@")
+	local tarball=$cache/rootfs-$name-$key.tar
 	if [ -f "$tarball" ]; then
 		log "rootfs cache hit: $tarball"
 		return
@@ -111,46 +136,63 @@ build_rootfs() {
 	command -v debootstrap >/dev/null || die "debootstrap is not installed (apt-get install debootstrap debian-archive-keyring)"
 	[ "$(id -u)" = 0 ] || die "building the Debian rootfs needs root (debootstrap and chroot)"
 	mkdir -p "$cache"
-	local dir=$cache/rootfs-$key.d
+	local dir=$cache/rootfs-$name-$key.d
 	rm -rf "$dir"
 	trap 'umount "'"$dir"'/proc" 2>/dev/null || true' EXIT
 	log "debootstrap --variant=minbase $suite from $mirror"
 	local start=$SECONDS
-	debootstrap --variant=minbase "$suite" "$dir" "$mirror" >"$cache/debootstrap.log" 2>&1 ||
-		{ tail -20 "$cache/debootstrap.log" >&2; die "debootstrap failed (log: $cache/debootstrap.log)"; }
-	log "debootstrap took $((SECONDS - start))s; installing ${packages[*]}"
+	debootstrap --variant=minbase "$suite" "$dir" "$mirror" >"$cache/debootstrap-$name.log" 2>&1 ||
+		{ tail -20 "$cache/debootstrap-$name.log" >&2; die "debootstrap failed (log: $cache/debootstrap-$name.log)"; }
+	log "debootstrap $suite took $((SECONDS - start))s; installing ${packages[*]}"
 
 	# No daemons may start inside the chroot.
 	printf '#!/bin/sh\nexit 101\n' >"$dir/usr/sbin/policy-rc.d"
 	chmod +x "$dir/usr/sbin/policy-rc.d"
 	mount -t proc proc "$dir/proc"
 	start=$SECONDS
+	# sid's Release file carries a Valid-Until a week ahead, and a mirror
+	# snapshot may be older than that: the packages are still the ones the
+	# mirror serves, signed, so only the date check is relaxed, for this
+	# one build.
 	{
-		chroot "$dir" apt-get update &&
+		chroot "$dir" apt-get -o Acquire::Check-Valid-Until=false update &&
 			DEBIAN_FRONTEND=noninteractive chroot "$dir" apt-get install -y --no-install-recommends "${packages[@]}"
-	} >"$cache/apt.log" 2>&1 || { tail -20 "$cache/apt.log" >&2; die "apt-get install failed (log: $cache/apt.log)"; }
+	} >"$cache/apt-$name.log" 2>&1 || { tail -20 "$cache/apt-$name.log" >&2; die "apt-get install failed (log: $cache/apt-$name.log)"; }
 	umount "$dir/proc"
 	log "apt-get install took $((SECONDS - start))s"
 
 	# Trim and shape the tree like the official images.
 	chroot "$dir" apt-get clean
 	rm -rf "$dir"/var/lib/apt/lists/* "$dir/usr/sbin/policy-rc.d" \
-		"$dir"/var/lib/postgresql/*/main "$dir"/etc/postgresql/* \
-		"$dir"/etc/nginx/sites-enabled/default \
 		"$dir"/usr/share/doc/* "$dir"/usr/share/man/* "$dir"/usr/share/locale/*
-	ln -sf /dev/stdout "$dir/var/log/nginx/access.log"
-	ln -sf /dev/stderr "$dir/var/log/nginx/error.log"
-	mkdir -p "$dir/etc/nginx/templates" "$dir/var/lib/postgresql/data"
-	grep -Eq '^[[:space:]]*include[[:space:]]+/etc/nginx/conf\.d/\*\.conf;' "$dir/etc/nginx/nginx.conf" ||
-		die "Debian's nginx.conf does not include /etc/nginx/conf.d/*.conf"
-	ls "$dir"/usr/lib/postgresql/*/bin/postgres >/dev/null || die "no postgres binary in the rootfs"
+	case $name in
+	nginx)
+		rm -f "$dir"/etc/nginx/sites-enabled/default
+		ln -sf /dev/stdout "$dir/var/log/nginx/access.log"
+		ln -sf /dev/stderr "$dir/var/log/nginx/error.log"
+		mkdir -p "$dir/etc/nginx/templates"
+		local v
+		v=$(chroot "$dir" nginx -v 2>&1) || die "nginx -v failed in the $suite rootfs: $v"
+		case $v in
+		*"nginx/$nginx_major."*) ;;
+		*) die "the $suite rootfs has $v, not nginx $nginx_major (the version production pins)" ;;
+		esac
+		grep -Eq '^[[:space:]]*include[[:space:]]+/etc/nginx/conf\.d/\*\.conf;' "$dir/etc/nginx/nginx.conf" ||
+			die "Debian's nginx.conf does not include /etc/nginx/conf.d/*.conf"
+		;;
+	postgres)
+		rm -rf "$dir"/var/lib/postgresql/*/main "$dir"/etc/postgresql/*
+		mkdir -p "$dir/var/lib/postgresql/data"
+		[ -x "$dir/usr/lib/postgresql/$pg_major/bin/postgres" ] || die "no PostgreSQL $pg_major in the $suite rootfs"
+		;;
+	esac
 
 	tar -C "$dir" --numeric-owner -cf "$tarball.tmp" .
 	mv "$tarball.tmp" "$tarball"
 	rm -rf "$dir"
 	trap - EXIT
-	# Older rootfs tars are dead weight.
-	find "$cache" -maxdepth 1 -name 'rootfs-*.tar' ! -name "rootfs-$key.tar" -delete
+	# Older tars of this rootfs are dead weight.
+	find "$cache" -maxdepth 1 -name "rootfs-$name-*.tar" ! -name "rootfs-$name-$key.tar" -delete
 	log "rootfs cached: $tarball ($(du -h "$tarball" | cut -f1))"
 }
 
@@ -160,15 +202,15 @@ spec_key() {
 	{ echo "$1"; sha256sum <"$2"; printf '%s\n' "${@:3}"; } | hash
 }
 
-# import_image NAME KEY ROOTFS_KEY ENTRYPOINT_SCRIPT CHANGE... imports the
+# import_image NAME KEY ROOTFS_TAR ENTRYPOINT_SCRIPT CHANGE... imports the
 # cached rootfs plus the entry point script as NAME.
 import_image() {
-	local name=$1 key=$2 rootfs_key=$3 entrypoint=$4
+	local name=$1 key=$2 rootfs=$3 entrypoint=$4
 	shift 4
 	log "importing $name ($key)"
 	local tmp
 	tmp=$(mktemp -d "$cache/import.XXXXXX")
-	cp "$cache/rootfs-$rootfs_key.tar" "$tmp/rootfs.tar"
+	cp "$rootfs" "$tmp/rootfs.tar"
 	mkdir -p "$tmp/add/usr/local/bin"
 	install -m 0755 "$entrypoint" "$tmp/add/usr/local/bin/docker-entrypoint.sh"
 	# Naming the file alone appends no directory entries that could
@@ -183,45 +225,48 @@ import_image() {
 	rm -rf "$tmp"
 }
 
+# debian_image NAME IMAGE SUITE ENTRYPOINT_SCRIPT PACKAGES... -- CHANGE...
+# builds IMAGE from the rootfs NAME unless its key is current.
+debian_image() {
+	local name=$1 image=$2 suite=$3 entry=$4
+	shift 4
+	local packages=() changes=()
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do packages+=("$1"); shift; done
+	shift
+	changes=("$@")
+	local rootfs_key key
+	rootfs_key=$( { echo "$mirror"; echo "$suite"; echo "${packages[*]}"; sha256sum <"${BASH_SOURCE[0]}"; } | hash)
+	key=$(spec_key "$rootfs_key" "$entry" "${changes[@]}")
+	if [ "$(image_key "$image")" = "$key" ]; then
+		log "$image is current ($key)"
+		return
+	fi
+	build_rootfs "$name" "$rootfs_key" "$mirror" "$suite" "${packages[@]}"
+	import_image "$image" "$key" "$cache/rootfs-$name-$rootfs_key.tar" "$entry" "${changes[@]}"
+}
+
 main() {
 	local start=$SECONDS
-	build_app_image
-
-	local mirror rootfs_key
-	mirror=$(debian_mirror)
-	rootfs_key=$( { echo "$mirror"; echo "$suite"; echo "${packages[*]}"; sha256sum <"${BASH_SOURCE[0]}"; } | hash)
-
-	local pg_entry=$here/images/postgres/docker-entrypoint.sh
-	local pg_changes=(
-		'ENV PATH=/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
-		'ENV PGDATA=/var/lib/postgresql/data'
-		'ENV LANG=C.UTF-8'
-		'ENTRYPOINT ["docker-entrypoint.sh"]'
-		'CMD ["postgres"]'
-		'EXPOSE 5432'
-	)
-	local nginx_entry=$here/images/nginx/docker-entrypoint.sh
-	local nginx_changes=(
-		'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
-		'ENTRYPOINT ["docker-entrypoint.sh"]'
-		'CMD ["nginx", "-g", "daemon off;"]'
-		'EXPOSE 80'
-	)
-	local pg_key nginx_key
-	pg_key=$(spec_key "$rootfs_key" "$pg_entry" "${pg_changes[@]}")
-	nginx_key=$(spec_key "$rootfs_key" "$nginx_entry" "${nginx_changes[@]}")
-
-	if [ "$(image_key bazaar-test-postgres)" = "$pg_key" ] && [ "$(image_key bazaar-test-nginx)" = "$nginx_key" ]; then
-		log "bazaar-test-postgres and bazaar-test-nginx are current ($pg_key, $nginx_key)"
-	else
-		build_rootfs "$rootfs_key" "$mirror"
-		if [ "$(image_key bazaar-test-postgres)" != "$pg_key" ]; then
-			import_image bazaar-test-postgres "$pg_key" "$rootfs_key" "$pg_entry" "${pg_changes[@]}"
-		fi
-		if [ "$(image_key bazaar-test-nginx)" != "$nginx_key" ]; then
-			import_image bazaar-test-nginx "$nginx_key" "$rootfs_key" "$nginx_entry" "${nginx_changes[@]}"
-		fi
+	if [ -n "$bin" ]; then
+		build_app_image
 	fi
+	mirror=$(debian_mirror)
+
+	debian_image postgres "bazaar-test-postgres:$pg_major" "$pg_suite" "$here/images/postgres/docker-entrypoint.sh" \
+		"${pg_packages[@]}" -- \
+		"ENV PATH=/usr/lib/postgresql/$pg_major/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+		'ENV PGDATA=/var/lib/postgresql/data' \
+		'ENV LANG=C.UTF-8' \
+		"ENV PG_MAJOR=$pg_major" \
+		'ENTRYPOINT ["docker-entrypoint.sh"]' \
+		'CMD ["postgres"]' \
+		'EXPOSE 5432'
+	debian_image nginx "bazaar-test-nginx:$nginx_major" "$nginx_suite" "$here/images/nginx/docker-entrypoint.sh" \
+		"${nginx_packages[@]}" -- \
+		'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+		'ENTRYPOINT ["docker-entrypoint.sh"]' \
+		'CMD ["nginx", "-g", "daemon off;"]' \
+		'EXPOSE 80'
 	log "images ready in $((SECONDS - start))s"
 }
 

@@ -61,7 +61,7 @@ func TestComposeWiring(t *testing.T) {
 	svc := func(name string) types.ServiceConfig { return p.Services[name] }
 
 	t.Run("images", func(t *testing.T) {
-		for name, want := range map[string]string{"db": "postgres:17", "nginx": "nginx:1.27"} {
+		for name, want := range map[string]string{"db": "postgres:17", "nginx": "nginx:1.30"} {
 			if got := svc(name).Image; got != want {
 				t.Errorf("%s image = %q, want %q", name, got, want)
 			}
@@ -213,6 +213,15 @@ func TestOverrideChangesOnlyImages(t *testing.T) {
 	}
 	if got := over.Services["app"].Image; got != "bazaar:test" {
 		t.Errorf("override app image = %q, want bazaar:test", got)
+	}
+	// The test images run the versions production pins: the tag of each
+	// local image is the official image's tag.
+	for _, name := range []string{"db", "nginx"} {
+		_, prodTag, _ := strings.Cut(base.Services[name].Image, ":")
+		_, testTag, _ := strings.Cut(over.Services[name].Image, ":")
+		if prodTag == "" || testTag != prodTag {
+			t.Errorf("%s: production image %q, test image %q: want the same version tag", name, base.Services[name].Image, over.Services[name].Image)
+		}
 	}
 
 	a, b := blankImages(t, base), blankImages(t, over)

@@ -4,13 +4,29 @@
 // place that knows how to render the template and run nginx outside its
 // container image.
 //
-// nginx listens on a loopback port that this process binds first (port 0,
-// so the kernel picks a free one) and hands over as an inherited socket,
-// the way nginx's own binary upgrade passes its sockets on: the NGINX
-// environment variable names the descriptor, and nginx adopts it for the
-// `listen` directive with the same address instead of binding again. The
-// port is therefore never free between being chosen and being used, and
-// nginx still serves plain TCP on 127.0.0.1 as in production (a Unix
+// Which nginx: by default the one in the e2e suite's nginx image
+// (bazaar-test-nginx:1.30, built by deploy/test/build-images.sh from Debian
+// sid), run with `docker run --network host`, because the template needs
+// nginx 1.27.3 or later (`resolve` in an upstream) and the host's Debian
+// bookworm has 1.22, whose binary sid's would not replace (it needs a newer
+// libc). BAZAAR_NGINX_IMAGE names another image; BAZAAR_NGINX=host runs the
+// host's own nginx instead (for a host whose nginx is new enough).
+//
+// The port is never free between being chosen and being used:
+//
+//   - host nginx: this process binds 127.0.0.1:0 and hands the listening
+//     socket over as an inherited descriptor, the way nginx's own binary
+//     upgrade passes its sockets on (NGINX="3;"); nginx adopts it for the
+//     `listen` with the same address instead of binding again.
+//   - nginx in a container: a descriptor cannot cross `docker run`, so this
+//     process binds 127.0.0.1:0 with SO_REUSEPORT and keeps that socket
+//     bound but not listening until nginx has stopped; nginx listens on the
+//     same address with `reuseport` (allowed: same user, root, in the same
+//     network namespace). A socket that does not listen receives no
+//     connections, so every connection reaches nginx, and nobody else can
+//     take the port meanwhile.
+//
+// Either way nginx serves plain TCP on 127.0.0.1 as in production (a Unix
 // socket would change the Host, X-Forwarded-For and the tools that can
 // reach it, wrk included).
 package nginxtest
@@ -19,6 +35,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -26,13 +43,24 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// ErrNoNginx is returned by Start when no nginx binary can be found.
-var ErrNoNginx = errors.New("nginx not found (not in PATH nor /usr/sbin/nginx); install it (Debian: apt-get install nginx-light)")
+// soReusePort is SO_REUSEPORT on Linux (the syscall package does not
+// name it; golang.org/x/sys/unix would be a dependency for one constant).
+const soReusePort = 0xf
+
+// ErrNoNginx is returned by Start when the nginx it is to run is not there:
+// no docker or no image (the default), or no nginx binary with
+// BAZAAR_NGINX=host.
+var ErrNoNginx = errors.New("nginx not available")
+
+// DefaultImage is the image whose nginx the harness runs by default: the
+// e2e suite's, the nginx version production pins (docker-compose.yml).
+const DefaultImage = "bazaar-test-nginx:1.30"
 
 // TemplatePath is the production template, relative to the module root.
 const TemplatePath = "deploy/nginx/templates/default.conf.template"
@@ -61,9 +89,12 @@ type Nginx struct {
 	Addr string // 127.0.0.1:port
 	Dir  string // see Options.Dir
 
-	cmd    *exec.Cmd
-	done   chan error
-	ownDir bool
+	cmd       *exec.Cmd
+	done      chan error
+	ownDir    bool
+	container string         // the container's name, when nginx runs in one
+	stdin     io.WriteCloser // closing it stops the container's nginx
+	reserved  int            // the socket holding the port (container mode), or -1
 }
 
 // mainConf is the smallest main configuration that runs the rendered
@@ -72,6 +103,7 @@ type Nginx struct {
 // path under the directory.
 const mainConf = `# written by internal/nginxtest
 daemon off;
+{{user}}
 {{processes}}
 pid "{{dir}}/nginx.pid";
 error_log stderr notice;
@@ -98,7 +130,7 @@ http {
 // reported address), starts nginx on a loopback port of its own and
 // returns once nginx answers HTTP. Stop it with Stop.
 func Start(ctx context.Context, upstream string, opts Options) (_ *Nginx, err error) {
-	bin, err := binary()
+	image, bin, err := which()
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +147,7 @@ func Start(ctx context.Context, upstream string, opts Options) (_ *Nginx, err er
 	if err != nil {
 		return nil, err
 	}
-	n := &Nginx{Dir: opts.Dir}
+	n := &Nginx{Dir: opts.Dir, reserved: -1}
 	if n.Dir == "" {
 		if n.Dir, err = os.MkdirTemp("", "bazaar-nginx-"); err != nil {
 			return nil, err
@@ -124,26 +156,41 @@ func Start(ctx context.Context, upstream string, opts Options) (_ *Nginx, err er
 	} else if err := os.MkdirAll(n.Dir, 0o755); err != nil {
 		return nil, err
 	}
+	if n.Dir, err = filepath.Abs(n.Dir); err != nil {
+		return nil, err
+	}
 	defer func() {
-		if err != nil && n.ownDir {
-			_ = os.RemoveAll(n.Dir)
+		if err != nil {
+			n.release()
+			if n.ownDir {
+				_ = os.RemoveAll(n.Dir)
+			}
 		}
 	}()
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
+	var listen string
+	var inherited *os.File
+	if image == "" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close() // nginx has its own copy once started
+		if inherited, err = ln.(*net.TCPListener).File(); err != nil {
+			return nil, err
+		}
+		defer inherited.Close()
+		n.Addr = ln.Addr().String()
+		listen = n.Addr
+	} else {
+		if n.Addr, err = n.reserve(); err != nil {
+			return nil, err
+		}
+		listen = n.Addr + " reuseport"
 	}
-	defer ln.Close() // nginx has its own copy once started
-	f, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	n.Addr = ln.Addr().String()
 	n.URL = "http://" + n.Addr
 
-	conf, err := Render(string(b), n.Addr, upstream)
+	conf, err := Render(string(b), listen, upstream)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", tmpl, err)
 	}
@@ -152,10 +199,15 @@ func Start(ctx context.Context, upstream string, opts Options) (_ *Nginx, err er
 	}
 	processes := "worker_processes " + strconv.Itoa(max(opts.Workers, 1)) + ";"
 	mime := "# no /etc/nginx/mime.types on this machine"
-	if _, err := os.Stat("/etc/nginx/mime.types"); err == nil {
+	user := "# workers run as nginx's default user"
+	if image != "" {
+		// The image has its mime types; the workers must reach the
+		// directory, which may be a 0700 temporary one of root's.
+		mime, user = "include /etc/nginx/mime.types;", "user root root;"
+	} else if _, err := os.Stat("/etc/nginx/mime.types"); err == nil {
 		mime = "include /etc/nginx/mime.types;"
 	}
-	main := strings.NewReplacer("{{dir}}", n.Dir, "{{processes}}", processes, "{{mime}}", mime).Replace(mainConf)
+	main := strings.NewReplacer("{{dir}}", n.Dir, "{{user}}", user, "{{processes}}", processes, "{{mime}}", mime).Replace(mainConf)
 	mainPath := filepath.Join(n.Dir, "nginx.conf")
 	if err := os.WriteFile(mainPath, []byte(main), 0o644); err != nil {
 		return nil, err
@@ -163,9 +215,6 @@ func Start(ctx context.Context, upstream string, opts Options) (_ *Nginx, err er
 	// -e stderr: Debian's nginx otherwise opens /var/log/nginx/error.log
 	// before it reads the configuration.
 	args := []string{"-e", "stderr", "-p", n.Dir, "-c", mainPath}
-	if out, err := exec.CommandContext(ctx, bin, append(args, "-t")...).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("nginx -t: %w\n%s\nrendered template:\n%s", err, out, conf)
-	}
 
 	stdout, err := os.Create(filepath.Join(n.Dir, "access.log"))
 	if err != nil {
@@ -177,13 +226,44 @@ func Start(ctx context.Context, upstream string, opts Options) (_ *Nginx, err er
 		return nil, err
 	}
 	defer stderr.Close()
-	n.cmd = exec.Command(bin, args...)
+
+	if image == "" {
+		if out, err := exec.CommandContext(ctx, bin, append(args, "-t")...).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("nginx -t: %w\n%s\nrendered template:\n%s", err, out, conf)
+		}
+		n.cmd = exec.Command(bin, args...)
+		// The listening socket becomes descriptor 3 (the first of
+		// ExtraFiles); NGINX="3;" tells nginx to adopt it.
+		n.cmd.ExtraFiles = []*os.File{inherited}
+		n.cmd.Env = append(os.Environ(), "NGINX=3;")
+	} else {
+		n.container = fmt.Sprintf("bazaar-nginxtest-%d-%d", os.Getpid(), containerSeq.Add(1))
+		docker := []string{"run", "--rm", "-i", "--name", n.container, "--network", "host",
+			"--label", "bazaar.nginxtest=1", "-v", n.Dir + ":" + n.Dir, "--entrypoint", "bash", image, "-c"}
+		if out, err := exec.CommandContext(ctx, "docker", append(docker, `exec nginx "$@"`, "nginx", "-t", "-e", "stderr", "-p", n.Dir, "-c", mainPath)...).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("nginx -t (in %s): %w\n%s\nrendered template:\n%s", image, err, out, conf)
+		}
+		n.container = fmt.Sprintf("bazaar-nginxtest-%d-%d", os.Getpid(), containerSeq.Add(1))
+		docker[4] = n.container
+		// nginx in the background, and a watch on stdin: when this process
+		// goes away, however it dies, docker closes the container's stdin,
+		// cat returns and nginx is told to stop, so no container is left
+		// behind. Stop closes stdin on purpose.
+		// (A background job's stdin would be /dev/null: hence fd 3.)
+		script := `exec 3<&0
+nginx "$@" & pid=$!
+trap 'kill -TERM $pid' TERM INT
+{ cat <&3 >/dev/null; kill -TERM $pid 2>/dev/null; } &
+wait $pid; wait $pid`
+		n.cmd = exec.Command("docker", append(docker, script, "nginx")...)
+		n.cmd.Args = append(n.cmd.Args, args...)
+		if n.stdin, err = n.cmd.StdinPipe(); err != nil {
+			return nil, err
+		}
+	}
 	n.cmd.Stdout, n.cmd.Stderr = stdout, stderr
-	// The listening socket becomes descriptor 3 (the first of ExtraFiles);
-	// NGINX="3;" tells nginx to adopt it.
-	n.cmd.ExtraFiles = []*os.File{f}
-	n.cmd.Env = append(os.Environ(), "NGINX=3;")
-	// Pdeathsig: the master dies with us. Setpgid: Stop can reach the
+	// Pdeathsig: nginx (or the docker client, whose going away stops the
+	// container as above) dies with us. Setpgid: Stop can reach the
 	// workers too if the master does not stop them.
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := n.cmd.Start(); err != nil {
@@ -196,6 +276,42 @@ func Start(ctx context.Context, upstream string, opts Options) (_ *Nginx, err er
 		return nil, fmt.Errorf("%w\n--- nginx error log ---\n%s", err, n.ErrorLog())
 	}
 	return n, nil
+}
+
+// containerSeq numbers this process's nginx containers.
+var containerSeq atomic.Int64
+
+// reserve binds 127.0.0.1:0 with SO_REUSEPORT, without listening, and
+// keeps the socket until Stop (see the package comment).
+func (n *Nginx) reserve() (string, error) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return "", err
+	}
+	n.reserved = fd
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, soReusePort, 1); err != nil {
+		return "", fmt.Errorf("SO_REUSEPORT: %w", err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return "", err
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		return "", err
+	}
+	in4, ok := sa.(*syscall.SockaddrInet4)
+	if !ok {
+		return "", fmt.Errorf("unexpected socket address %T", sa)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(in4.Port)), nil
+}
+
+// release gives the reserved port back.
+func (n *Nginx) release() {
+	if n.reserved >= 0 {
+		_ = syscall.Close(n.reserved)
+		n.reserved = -1
+	}
 }
 
 // waitReady polls until nginx answers any HTTP response (the upstream's
@@ -263,24 +379,36 @@ func (n *Nginx) read(name string) string {
 // removes its directory if Start made it.
 func (n *Nginx) Stop() error {
 	if n.cmd == nil || n.cmd.Process == nil {
+		n.release()
 		return nil
 	}
-	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	if n.stdin != nil {
+		_ = n.stdin.Close() // the container's nginx stops (see Start)
+	} else {
+		_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	}
 	var err error
 	select {
 	case err = <-n.done:
 		n.done <- err
 	case <-time.After(10 * time.Second):
+		if n.container != "" {
+			_ = exec.Command("docker", "kill", n.container).Run()
+		}
 		_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
 		err = <-n.done
 		n.done <- err
 	}
+	n.release()
 	if n.ownDir {
 		_ = os.RemoveAll(n.Dir)
 	}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && exit.Sys().(syscall.WaitStatus).Signaled() {
 		return nil // our own SIGKILL
+	}
+	if n.container != "" && errors.As(err, &exit) && exit.ExitCode() == 128+int(syscall.SIGTERM) {
+		return nil // bash reports the nginx it stopped
 	}
 	return err
 }
@@ -290,7 +418,7 @@ func (n *Nginx) Stop() error {
 // installed, or fails when BAZAAR_REQUIRE_ALL=1 says every test must run.
 func New(t testing.TB, upstream string, opts Options) *Nginx {
 	t.Helper()
-	if _, err := binary(); err != nil {
+	if _, _, err := which(); err != nil {
 		msg := "!!! " + err.Error() + ": the nginx integration tests did NOT run. " +
 			"Set BAZAAR_REQUIRE_ALL=1 to make this a failure. !!!"
 		if os.Getenv("BAZAAR_REQUIRE_ALL") == "1" {
@@ -329,14 +457,31 @@ func Render(template, listen, upstream string) (string, error) {
 	return conf, nil
 }
 
-func binary() (string, error) {
-	if p, err := exec.LookPath("nginx"); err == nil {
-		return p, nil
+// which says what Start runs: an image (the default, see the package
+// comment) or, with BAZAAR_NGINX=host, the host's nginx binary. The error
+// wraps ErrNoNginx and says how to get what is missing.
+func which() (image, bin string, err error) {
+	if os.Getenv("BAZAAR_NGINX") == "host" {
+		if p, err := exec.LookPath("nginx"); err == nil {
+			return "", p, nil
+		}
+		if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
+			return "", "/usr/sbin/nginx", nil
+		}
+		return "", "", fmt.Errorf("%w: BAZAAR_NGINX=host but no nginx in PATH nor /usr/sbin/nginx", ErrNoNginx)
 	}
-	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
-		return "/usr/sbin/nginx", nil
+	image = os.Getenv("BAZAAR_NGINX_IMAGE")
+	if image == "" {
+		image = DefaultImage
 	}
-	return "", ErrNoNginx
+	// #nosec G702 -- the image name comes from the developer's environment (a test harness), and exec passes it as one argument, not through a shell
+	if out, err := exec.Command("docker", "image", "inspect", "--format", "{{.Id}}", image).CombinedOutput(); err != nil {
+		if _, derr := exec.LookPath("docker"); derr != nil {
+			return "", "", fmt.Errorf("%w: docker is not installed, and the tests run nginx from the image %s (or set BAZAAR_NGINX=host for a host nginx 1.27.3 or later)", ErrNoNginx, image)
+		}
+		return "", "", fmt.Errorf("%w: docker cannot give the image %s (%s); build it with `bash deploy/test/build-images.sh` (make test does), or set BAZAAR_NGINX=host for a host nginx 1.27.3 or later", ErrNoNginx, image, strings.TrimSpace(string(out)))
+	}
+	return image, "", nil
 }
 
 // repoFile finds path relative to the module root: the nearest directory

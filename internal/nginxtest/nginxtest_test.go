@@ -2,6 +2,7 @@ package nginxtest
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,9 +11,11 @@ import (
 )
 
 // TestNginxProxiesOnItsOwnPort: nginx runs the production template in
-// front of the upstream, on the port this process bound for it (it says so
-// in its error log: it adopted the inherited socket rather than binding a
-// port someone else might have taken meanwhile).
+// front of the upstream, on the port this process bound for it: a host
+// nginx says so in its error log (it adopted the inherited socket rather
+// than binding a port someone else might have taken meanwhile); for nginx
+// in a container, the port stays held by our reserving socket, so nobody
+// else can bind it.
 func TestNginxProxiesOnItsOwnPort(t *testing.T) {
 	for _, workers := range []int{0, 2} {
 		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -29,8 +32,15 @@ func TestNginxProxiesOnItsOwnPort(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || string(b) != "upstream saw /probe" || resp.Header.Get("X-Request-ID") == "" {
 			t.Errorf("workers=%d: GET /probe through nginx: %s %q, X-Request-ID %q", workers, resp.Status, b, resp.Header.Get("X-Request-ID"))
 		}
-		if !strings.Contains(n.ErrorLog(), "using inherited sockets") {
+		if n.container == "" && !strings.Contains(n.ErrorLog(), "using inherited sockets") {
 			t.Errorf("workers=%d: nginx did not adopt the socket we bound:\n%s", workers, n.ErrorLog())
+		}
+		if n.container != "" {
+			// The port is ours and nginx's: nobody else can bind it.
+			if l, err := net.Listen("tcp", n.Addr); err == nil {
+				l.Close()
+				t.Errorf("workers=%d: %s could be bound by someone else while nginx runs", workers, n.Addr)
+			}
 		}
 		// nginx writes the line after the response, so wait for it.
 		deadline := time.Now().Add(5 * time.Second)

@@ -1,9 +1,28 @@
 #!/bin/bash
 # Entry point of the bazaar-test-postgres image. It honours the part of the
 # official postgres image's contract that Bazaar's compose file relies on:
-# POSTGRES_USER, POSTGRES_PASSWORD and POSTGRES_DB, initdb into PGDATA on
-# first start, password (scram) auth for the network, listen on all addresses.
+# POSTGRES_USER, POSTGRES_PASSWORD and POSTGRES_DB (each also as a _FILE
+# variable naming a file that holds it, for Docker secrets), initdb into
+# PGDATA on first start, password (scram) auth for the network, listen on all
+# addresses.
 set -Eeuo pipefail
+
+# file_env VAR sets VAR from the file named by VAR_FILE, as the official
+# image does; both set is an error.
+file_env() {
+	local var=$1 file_var=${1}_FILE
+	if [ -n "${!var:-}" ] && [ -n "${!file_var:-}" ]; then
+		echo >&2 "error: both $var and $file_var are set (but are exclusive)"
+		exit 1
+	fi
+	if [ -n "${!file_var:-}" ]; then
+		export "$var"="$(<"${!file_var}")"
+		unset "$file_var"
+	fi
+}
+file_env POSTGRES_PASSWORD
+file_env POSTGRES_USER
+file_env POSTGRES_DB
 
 : "${PGDATA:=/var/lib/postgresql/data}"
 : "${POSTGRES_USER:=postgres}"
