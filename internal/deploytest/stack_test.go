@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
@@ -81,6 +82,8 @@ func TestSwarmStack(t *testing.T) {
 		}
 		if hc := svc("app").HealthCheck; hc == nil || strings.Join(hc.Test, " ") != "CMD /bazaar healthcheck" {
 			t.Errorf("app healthcheck = %+v, want CMD /bazaar healthcheck", hc)
+		} else if hc.Retries == nil || hc.Interval == nil || time.Duration(*hc.Retries)*time.Duration(*hc.Interval) < 15*time.Second {
+			t.Errorf("app healthcheck gives up after %v x %v; a database restart (every replica unready) must not get them all replaced", hc.Retries, hc.Interval)
 		}
 		if got := strings.Join(svc("app").Command, " "); got != "serve" {
 			t.Errorf("app command = %q, want serve", got)
