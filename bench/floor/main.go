@@ -108,6 +108,12 @@ func serve(ctx context.Context, addr string, h http.Handler) error {
 
 // newHandler returns the floor's routes.
 func newHandler(pool *pgxpool.Pool) (http.Handler, error) {
+	// The header's category menu: read once, as the app reads its tree
+	// once (categories change only by migration).
+	var err error
+	if layout.Categories, err = loadCategories(context.Background(), pool); err != nil {
+		return nil, err
+	}
 	s := &server{pool: pool}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.handleHome)
@@ -124,6 +130,24 @@ type server struct {
 // static files in their URLs; a fake of the same length keeps the pages
 // the same size.
 var layout = templates.Layout{Title: "Bazaar", Static: "/static/000000000000/"}
+
+// loadCategories reads the top-level categories for the header's menu.
+func loadCategories(ctx context.Context, pool *pgxpool.Pool) ([]*market.Category, error) {
+	rows, err := pool.Query(ctx, `SELECT slug, name FROM categories WHERE parent_id IS NULL ORDER BY position`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*market.Category
+	for rows.Next() {
+		c := &market.Category{}
+		if err := rows.Scan(&c.Slug, &c.Name); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
@@ -153,17 +177,17 @@ func (s *server) handleHome(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) handleListing(w http.ResponseWriter, r *http.Request) {
-	l, err := one(r.Context(), s.pool, r.PathValue("id"))
+	l, crumbs, err := oneWithCrumbs(r.Context(), s.pool, r.PathValue("id"))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return
 	}
 	lay := layout
 	lay.Title = l.Name
-	write(w, r, templates.Listing(templates.ListingPage{Layout: lay, Listing: l}))
+	write(w, r, templates.Listing(templates.ListingPage{Layout: lay, Listing: l, Crumbs: crumbs}))
 }
 
-// one is the listing page's query, which both floors run.
+// one is the bare floor's listing query: the listing alone, no breadcrumb.
 func one(ctx context.Context, pool *pgxpool.Pool, id string) (*market.Listing, error) {
 	n, err := strconv.ParseInt(id, 10, 64)
 	if err != nil {
@@ -173,6 +197,25 @@ func one(ctx context.Context, pool *pgxpool.Pool, id string) (*market.Listing, e
 	err = pool.QueryRow(ctx, `SELECT id, name, description, price_cents, currency, quantity, created_at, updated_at FROM listings WHERE id = $1`, n).
 		Scan(&l.ID, &l.Name, &l.Description, &l.Price.Cents, &l.Price.Currency, &l.Quantity, &l.CreatedAt, &l.UpdatedAt)
 	return l, err
+}
+
+// oneWithCrumbs is the app's listing page query: the listing with its
+// condition and its category path (leaf and top-level), for the breadcrumb.
+func oneWithCrumbs(ctx context.Context, pool *pgxpool.Pool, id string) (*market.Listing, []*market.Category, error) {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return nil, nil, err
+	}
+	l := &market.Listing{}
+	top, leaf := &market.Category{}, &market.Category{}
+	err = pool.QueryRow(ctx, `
+		SELECT l.id, l.name, l.description, l.price_cents, l.currency, l.quantity, l.condition, l.created_at, l.updated_at,
+		       p.slug, p.name, c.slug, c.name
+		FROM listings l JOIN categories c ON c.id = l.category_id JOIN categories p ON p.id = c.parent_id
+		WHERE l.id = $1`, n).
+		Scan(&l.ID, &l.Name, &l.Description, &l.Price.Cents, &l.Price.Currency, &l.Quantity, &l.Condition, &l.CreatedAt, &l.UpdatedAt,
+			&top.Slug, &top.Name, &leaf.Slug, &leaf.Name)
+	return l, []*market.Category{top, leaf}, err
 }
 
 // latest is the home page's query: the newest listings, one more than a

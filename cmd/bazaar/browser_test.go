@@ -92,6 +92,8 @@ func TestBrowserSellFlow(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#price"), "12.50"),
 		chromedp.Clear(chromedp.CSS("#quantity")),
 		chromedp.SendKeys(chromedp.CSS("#quantity"), "3"),
+		chromedp.SetValue(chromedp.CSS("#category"), "lighting"),
+		chromedp.SetValue(chromedp.CSS("#condition"), "used"),
 	)
 	b.wantStatus(b.click("submit the corrected form", submitButton), 200)
 	loc := b.location()

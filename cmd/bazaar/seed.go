@@ -64,6 +64,10 @@ func seedListings(ctx context.Context, db *postgres.DB, n int, stdout io.Writer)
 var (
 	demoAdjectives = []string{"Vintage", "Handmade", "Walnut", "Brass", "Linen", "Ceramic", "Hand-dyed", "Reclaimed", "Woven", "Copper", "Enamel", "Stoneware"}
 	demoNouns      = []string{"lamp", "teapot", "scarf", "bowl", "chair", "print", "mug", "basket", "clock", "vase", "notebook", "cutting board"}
+	// demoCategories files each noun under a leaf category.
+	demoCategories = map[string]string{"lamp": "lighting", "teapot": "kitchen", "scarf": "bags-accessories", "bowl": "tableware",
+		"chair": "furniture", "print": "prints", "mug": "tableware", "basket": "decor", "clock": "decor", "vase": "decor",
+		"notebook": "craft-supplies", "cutting board": "kitchen"}
 )
 
 func demoListing(rng *rand.Rand, i int) *market.Listing {
@@ -73,5 +77,7 @@ func demoListing(rng *rand.Rand, i int) *market.Listing {
 		Description: fmt.Sprintf("A %s %s in good condition. Ships within two days.", adj, noun),
 		Price:       market.Money{Cents: int64(500 + rng.IntN(20000)), Currency: market.DefaultCurrency},
 		Quantity:    rng.IntN(20),
+		Category:    demoCategories[noun],
+		Condition:   market.Conditions[rng.IntN(len(market.Conditions))],
 	}
 }

@@ -24,8 +24,12 @@ type Listing struct {
 	Description string
 	Price       Money
 	Quantity    int
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// Category is the slug of the leaf category the listing is filed
+	// under; Condition is one of Conditions.
+	Category  string
+	Condition string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 	// Version counts the listing's changes, from 1. A change based on an
 	// older version is refused (ErrStale) rather than undoing a later one.
 	Version int64
@@ -55,6 +59,14 @@ func (l *Listing) ValidateInto(p Problems) {
 	checkCurrency(p, "currency", l.Price.Currency)
 	checkPrice(p, "price", l.Price)
 	checkQuantity(p, "quantity", l.Quantity)
+	if l.Category == "" {
+		l.Category = DefaultCategory
+	}
+	l.Category = checkCategory(p, "category", l.Category)
+	if l.Condition == "" {
+		l.Condition = DefaultCondition
+	}
+	l.Condition = checkCondition(p, "condition", l.Condition)
 }
 
 // The rules, one function per field. Each trims or normalises what it
@@ -182,6 +194,12 @@ type ListingInput struct {
 	// Currency is an ISO 4217 code; "" means DefaultCurrency.
 	Currency *string
 	Quantity *string
+	// Category is a leaf category's slug; Condition one of Conditions.
+	// Absent means DefaultCategory and DefaultCondition for a new listing
+	// and no change for an edit; present but empty is refused, which is
+	// how the sell form, which always sends both, makes them a choice.
+	Category  *string
+	Condition *string
 }
 
 // Empty reports whether no field was sent: a change that changes nothing.
@@ -200,7 +218,7 @@ func (in ListingInput) NewListing() (*Listing, error) {
 	if in.Quantity == nil {
 		p.Add("quantity", "Quantity is required")
 	}
-	l := &Listing{Price: Money{Currency: DefaultCurrency}}
+	l := &Listing{Price: Money{Currency: DefaultCurrency}, Category: DefaultCategory, Condition: DefaultCondition}
 	in.apply(p, l)
 	if err := p.Err(); err != nil {
 		return nil, err
@@ -256,6 +274,12 @@ func (in ListingInput) apply(p Problems, l *Listing) {
 			l.Price.Cents = c
 			checkPrice(p, "price_cents", l.Price)
 		}
+	}
+	if in.Category != nil {
+		l.Category = checkCategory(p, "category", *in.Category)
+	}
+	if in.Condition != nil {
+		l.Condition = checkCondition(p, "condition", *in.Condition)
 	}
 	if in.Quantity != nil {
 		if s := strings.TrimSpace(*in.Quantity); s == "" {

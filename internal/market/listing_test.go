@@ -133,7 +133,8 @@ func TestListingInputNewListing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := market.Listing{Name: "Lamp", Description: "Brass", Price: market.Money{Cents: 1250, Currency: "USD"}, Quantity: 2}
+	want := market.Listing{Name: "Lamp", Description: "Brass", Price: market.Money{Cents: 1250, Currency: "USD"}, Quantity: 2,
+		Category: market.DefaultCategory, Condition: market.DefaultCondition}
 	if *l != want {
 		t.Errorf("NewListing = %+v, want %+v", *l, want)
 	}
@@ -231,6 +232,46 @@ func TestListingInputPriceInItsCurrency(t *testing.T) {
 			}
 			if got := market.ErrorFields(err)[tt.field]; got != tt.msg {
 				t.Errorf("%s message = %q (err %v), want %q", tt.field, got, err, tt.msg)
+			}
+		})
+	}
+}
+
+// TestListingInputCatalogue: category and condition default when absent
+// (old API clients), and an empty or unknown value is a choice to make.
+func TestListingInputCatalogue(t *testing.T) {
+	t.Parallel()
+	base := func() market.ListingInput {
+		return market.ListingInput{Name: str("Lamp"), Price: str("12.50"), Quantity: str("2")}
+	}
+	for _, tt := range []struct {
+		name                string
+		category, condition *string
+		wantCat, wantCond   string
+		problems            map[string]string
+	}{
+		{"absent", nil, nil, "other", "used", nil},
+		{"given", str(" kitchen "), str("handmade"), "kitchen", "handmade", nil},
+		{"empty category", str(""), str("new"), "", "", map[string]string{"category": "Choose a category"}},
+		{"empty condition", str("kitchen"), str(" "), "", "", map[string]string{"condition": "Choose a condition: new, used or handmade"}},
+		{"unknown condition", str("kitchen"), str("mint"), "", "", map[string]string{"condition": "Condition must be new, used or handmade"}},
+		{"absurd category", str(strings.Repeat("k", 61)), nil, "", "", map[string]string{"category": "Choose one of the listed categories"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := base()
+			in.Category, in.Condition = tt.category, tt.condition
+			l, err := in.NewListing()
+			if tt.problems != nil {
+				if got := market.ErrorFields(err); !maps.Equal(got, tt.problems) {
+					t.Fatalf("problems %v, want %v", got, tt.problems)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.Category != tt.wantCat || l.Condition != tt.wantCond {
+				t.Fatalf("got %q/%q, want %q/%q", l.Category, l.Condition, tt.wantCat, tt.wantCond)
 			}
 		})
 	}

@@ -36,6 +36,15 @@ var constraints = map[string]constraintError{
 	"listings_quantity_check":    {market.EINVALID, "quantity", "Quantity must be between 0 and 100,000"},
 	"listings_version_check":     {market.EINTERNAL, "", "A listing's version is a positive number."}, // only the trigger writes it
 	"listings_seller_id_fkey":    {market.EINVALID, "seller_id", "The seller does not exist"},
+	"listings_category_id_fkey":  {market.EINVALID, "category", "Choose one of the listed categories"},
+	"listings_condition_check":   {market.EINVALID, "condition", "Condition must be new, used or handmade"},
+
+	"categories_pkey":           {market.ECONFLICT, "", "That category already exists."},
+	"categories_slug_key":       {market.ECONFLICT, "slug", "A category with that slug already exists."},
+	"categories_slug_check":     {market.EINVALID, "slug", "A slug is lower-case words joined by hyphens"},
+	"categories_name_check":     {market.EINVALID, "name", "Name must be 1 to 60 characters"},
+	"categories_parent_id_fkey": {market.EINVALID, "parent", "The parent category does not exist"},
+	"search_words_pkey":         {market.ECONFLICT, "", "That word is already counted."},
 
 	"users_pkey":               {market.ECONFLICT, "", "That account already exists."},
 	"users_email_key":          {market.ECONFLICT, "email", "An account with that email already exists."},

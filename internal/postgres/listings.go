@@ -15,23 +15,32 @@ import (
 // and 700 bytes per row (measured with bench/floor's BenchmarkHome).
 func scanListing(row pgx.CollectableRow) (*market.Listing, error) {
 	l := new(market.Listing)
-	err := row.Scan(&l.ID, &l.Name, &l.Description, &l.Price.Cents, &l.Price.Currency, &l.Quantity, &l.CreatedAt, &l.UpdatedAt, &l.Version)
+	err := row.Scan(&l.ID, &l.Name, &l.Description, &l.Price.Cents, &l.Price.Currency, &l.Quantity, &l.Category, &l.Condition, &l.CreatedAt, &l.UpdatedAt, &l.Version)
 	return l, err
 }
 
-const listingColumns = `id, name, description, price_cents, currency, quantity, created_at, updated_at, version`
+// listingColumns reads a listing from "listings"; the category's slug is a
+// primary-key lookup in a 50-row table.
+const listingColumns = `id, name, description, price_cents, currency, quantity,
+	(SELECT slug FROM categories WHERE categories.id = listings.category_id), condition, created_at, updated_at, version`
 
 // CreateListing validates l, stores it, and fills in its ID and times.
 func (db *DB) CreateListing(ctx context.Context, l *market.Listing) error {
 	if err := l.Validate(); err != nil {
 		return err
 	}
+	// The category is named by slug; a slug that is not a leaf selects no
+	// row, so nothing is inserted and the answer is a message beside the
+	// field.
 	err := db.pool.QueryRow(ctx, `
-		INSERT INTO listings (name, description, price_cents, currency, quantity)
-		VALUES ($1, $2, $3, $4, $5)
+		INSERT INTO listings (name, description, price_cents, currency, quantity, category_id, condition)
+		SELECT $1, $2, $3, $4, $5, c.id, $7 FROM categories c WHERE c.slug = $6 AND c.parent_id IS NOT NULL
 		RETURNING id, created_at, updated_at, version`,
-		l.Name, l.Description, l.Price.Cents, l.Price.Currency, l.Quantity,
+		l.Name, l.Description, l.Price.Cents, l.Price.Currency, l.Quantity, l.Category, l.Condition,
 	).Scan(&l.ID, &l.CreatedAt, &l.UpdatedAt, &l.Version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return market.UnknownCategory("category")
+	}
 	return translate(err)
 }
 
@@ -162,13 +171,20 @@ func (db *DB) UpdateListing(ctx context.Context, id int64, in market.ListingInpu
 // updateListing writes every field of l to its row and refreshes
 // l.UpdatedAt and l.Version (which the trigger bumps).
 func updateListing(ctx context.Context, tx pgx.Tx, l *market.Listing) error {
-	return tx.QueryRow(ctx, `
+	err := tx.QueryRow(ctx, `
 		UPDATE listings
-		SET name = $2, description = $3, price_cents = $4, currency = $5, quantity = $6, updated_at = now()
-		WHERE id = $1
-		RETURNING updated_at, version`,
-		l.ID, l.Name, l.Description, l.Price.Cents, l.Price.Currency, l.Quantity,
+		SET name = $2, description = $3, price_cents = $4, currency = $5, quantity = $6,
+		    category_id = c.id, condition = $8, updated_at = now()
+		FROM categories c
+		WHERE listings.id = $1 AND c.slug = $7 AND c.parent_id IS NOT NULL
+		RETURNING listings.updated_at, listings.version`,
+		l.ID, l.Name, l.Description, l.Price.Cents, l.Price.Currency, l.Quantity, l.Category, l.Condition,
 	).Scan(&l.UpdatedAt, &l.Version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// The row is locked and exists, so the category is what is wrong.
+		return market.UnknownCategory("category")
+	}
+	return err
 }
 
 // DeleteListing removes the listing with the given id, or returns ENOTFOUND.
@@ -191,15 +207,23 @@ type querier interface {
 // InsertListings stores many valid listings in one COPY, for seeding. It
 // returns how many rows it wrote.
 func (db *DB) InsertListings(ctx context.Context, ls []*market.Listing) (int64, error) {
+	tree, err := db.Categories(ctx)
+	if err != nil {
+		return 0, err
+	}
 	rows := make([][]any, 0, len(ls))
 	for _, l := range ls {
 		if err := l.Validate(); err != nil {
 			return 0, err
 		}
-		rows = append(rows, []any{l.Name, l.Description, l.Price.Cents, l.Price.Currency, l.Quantity})
+		c := tree.BySlug(l.Category)
+		if c == nil || !c.Leaf() {
+			return 0, market.UnknownCategory("category")
+		}
+		rows = append(rows, []any{l.Name, l.Description, l.Price.Cents, l.Price.Currency, l.Quantity, int64(c.ID), l.Condition})
 	}
 	n, err := db.pool.CopyFrom(ctx, pgx.Identifier{"listings"},
-		[]string{"name", "description", "price_cents", "currency", "quantity"}, pgx.CopyFromRows(rows))
+		[]string{"name", "description", "price_cents", "currency", "quantity", "category_id", "condition"}, pgx.CopyFromRows(rows))
 	return n, translate(err)
 }
 

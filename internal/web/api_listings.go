@@ -18,6 +18,8 @@ type apiListing struct {
 	PriceCents  int64     `json:"price_cents"`
 	Currency    string    `json:"currency"`
 	Quantity    int       `json:"quantity"`
+	Category    string    `json:"category"`
+	Condition   string    `json:"condition"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
 }
@@ -25,7 +27,8 @@ type apiListing struct {
 func toAPIListing(l *market.Listing) apiListing {
 	return apiListing{
 		ID: l.ID, Name: l.Name, Description: l.Description, PriceCents: l.Price.Cents,
-		Currency: l.Price.Currency, Quantity: l.Quantity, CreatedAt: l.CreatedAt.UTC(), UpdatedAt: l.UpdatedAt.UTC(),
+		Currency: l.Price.Currency, Quantity: l.Quantity, Category: l.Category, Condition: l.Condition,
+		CreatedAt: l.CreatedAt.UTC(), UpdatedAt: l.UpdatedAt.UTC(),
 	}
 }
 
@@ -44,12 +47,15 @@ type apiListingInput struct {
 	PriceCents  *int64  `json:"price_cents"`
 	Currency    *string `json:"currency"`
 	Quantity    *int    `json:"quantity"`
+	Category    *string `json:"category"`
+	Condition   *string `json:"condition"`
 }
 
 // input converts the JSON types into the domain's input; the rules are
 // market's.
 func (in apiListingInput) input() market.ListingInput {
-	out := market.ListingInput{Name: in.Name, Description: in.Description, Currency: in.Currency}
+	out := market.ListingInput{Name: in.Name, Description: in.Description, Currency: in.Currency,
+		Category: in.Category, Condition: in.Condition}
 	if in.PriceCents != nil {
 		v := strconv.FormatInt(*in.PriceCents, 10)
 		out.PriceCents = &v
@@ -63,6 +69,10 @@ func (in apiListingInput) input() market.ListingInput {
 
 func (s *Server) apiListListings(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	if isSearch(q) {
+		s.apiSearchListings(w, r)
+		return
+	}
 	p := market.Problems{}
 	f := market.ListingFilter{Limit: 24}
 	if v := q.Get("limit"); v != "" {

@@ -152,6 +152,8 @@ func FuzzListingForm(f *testing.F) {
 		"price_cents=1250&currency=EUR&name=Lamp&quantity=1",
 		"name=%ZZ",
 		"name=a;b&price=1",
+		"name=Lamp&price=1&quantity=1&category=&condition=",
+		"name=Lamp&price=1&quantity=1&category=kitchen&condition=mint",
 		"",
 	} {
 		f.Add("application/x-www-form-urlencoded", body)
@@ -159,7 +161,7 @@ func FuzzListingForm(f *testing.F) {
 	f.Add("multipart/form-data; boundary=x", "--x\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nLamp\r\n--x--\r\n")
 	f.Add("text/plain", "name=Lamp")
 	s := fuzzServer(f)
-	formFields := map[string]bool{"name": true, "description": true, "price": true, "quantity": true}
+	formFields := map[string]bool{"name": true, "description": true, "price": true, "quantity": true, "category": true, "condition": true}
 	f.Fuzz(func(t *testing.T, ct, body string) {
 		r := httptest.NewRequest(http.MethodPost, "/listings", strings.NewReader(body))
 		r.Header.Set("Content-Type", ct)

@@ -25,7 +25,7 @@ func newListingForm(l *market.Listing) templates.ListingForm {
 	return templates.ListingForm{
 		Action: "/listings/" + strconv.FormatInt(l.ID, 10), Editing: true, ID: l.ID, Currency: l.Price.Currency,
 		Name: l.Name, Description: l.Description, Price: market.FormatAmount(l.Price.Cents, l.Price.Currency), Quantity: strconv.Itoa(l.Quantity),
-		Version: l.Version,
+		Version: l.Version, Category: l.Category, Condition: l.Condition,
 	}
 }
 
@@ -79,7 +79,13 @@ func (s *Server) handleListingShow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cacheablePage(w)
-	s.render(w, r, http.StatusOK, templates.Listing(templates.ListingPage{Layout: s.layout(w, r, l.Name), Listing: l}))
+	page := templates.ListingPage{Layout: s.layout(w, r, l.Name), Listing: l}
+	if tree, err := s.db.Categories(r.Context()); err == nil {
+		for c := tree.BySlug(l.Category); c != nil; c = c.Parent {
+			page.Crumbs = append([]*market.Category{c}, page.Crumbs...)
+		}
+	}
+	s.render(w, r, http.StatusOK, templates.Listing(page))
 }
 
 func (s *Server) handleListingEdit(w http.ResponseWriter, r *http.Request) {
@@ -149,7 +155,20 @@ func (s *Server) readListingForm(w http.ResponseWriter, r *http.Request, form *t
 	form.Description = r.PostForm.Get("description")
 	form.Price = strings.TrimSpace(r.PostForm.Get("price"))
 	form.Quantity = strings.TrimSpace(r.PostForm.Get("quantity"))
-	return market.ListingInput{Name: &form.Name, Description: &form.Description, Price: &form.Price, Quantity: &form.Quantity}, true
+	in := market.ListingInput{Name: &form.Name, Description: &form.Description, Price: &form.Price, Quantity: &form.Quantity}
+	// The sell form always sends category and condition, so there an empty
+	// one is a choice not made, which market refuses. A client that sends
+	// neither field (one written before categories) gets market's defaults,
+	// as it does in the API.
+	if _, ok := r.PostForm["category"]; ok {
+		form.Category = strings.TrimSpace(r.PostForm.Get("category"))
+		in.Category = &form.Category
+	}
+	if _, ok := r.PostForm["condition"]; ok {
+		form.Condition = strings.TrimSpace(r.PostForm.Get("condition"))
+		in.Condition = &form.Condition
+	}
+	return in, true
 }
 
 // formError shows the form again: with 422 and a message beside each field
@@ -236,6 +255,16 @@ func cacheablePage(w http.ResponseWriter) {
 }
 
 // layout builds the shared page data, taking the flash message once.
+//
+// The header's category menu comes from the store's cached tree; while the
+// database is unreachable (and the tree was never read) pages go without it.
 func (s *Server) layout(w http.ResponseWriter, r *http.Request, title string) templates.Layout {
-	return templates.Layout{Title: title, Flash: s.popFlash(w, r), Static: s.views.prefix}
+	l := templates.Layout{Title: title, Flash: s.popFlash(w, r), Static: s.views.prefix}
+	if s.db == nil { // a server without a store: handler tests and fuzzers
+		return l
+	}
+	if tree, err := s.db.Categories(r.Context()); err == nil {
+		l.Categories = tree.Top
+	}
+	return l
 }

@@ -26,6 +26,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /listings/{id}/edit", s.handleListingEdit)
 	mux.HandleFunc("POST /listings/{id}", s.handleListingUpdate)
 	mux.HandleFunc("POST /listings/{id}/delete", s.handleListingDelete)
+	mux.HandleFunc("GET /search", s.handleSearch)
+	mux.HandleFunc("GET /c/{slug}", s.handleCategory)
 	mux.HandleFunc("GET /static/{version}/{file...}", s.handleStatic)
 
 	// JSON API v1.
@@ -34,6 +36,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/listings/{id}", s.apiGetListing)
 	mux.HandleFunc("PATCH /api/v1/listings/{id}", s.apiUpdateListing)
 	mux.HandleFunc("DELETE /api/v1/listings/{id}", s.apiDeleteListing)
+	mux.HandleFunc("GET /api/v1/categories", s.apiCategories)
+	mux.HandleFunc("GET /api/v1/suggest", s.apiSuggest)
 	mux.HandleFunc("GET /api/v1/openapi.yaml", s.handleOpenAPI)
 
 	// Operations.

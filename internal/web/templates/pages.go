@@ -17,7 +17,12 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
+
+	"github.com/bazaarhq/bazaar/internal/market"
 )
+
+// categoryURL is a category's page.
+func categoryURL(slug string) templ.SafeURL { return templ.SafeURL("/c/" + slug) }
 
 // Layout is the data every page shares. Each page's struct embeds it.
 type Layout struct {
@@ -29,6 +34,10 @@ type Layout struct {
 	// Static is the prefix of the static files' URLs,
 	// "/static/<content hash>/", computed once at start-up.
 	Static string
+	// Categories are the top-level categories of the header's menu (nil
+	// leaves the menu out); Query is what the header's search box holds.
+	Categories []*market.Category
+	Query      string
 }
 
 // listingURL is the listing's page.
