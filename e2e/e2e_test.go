@@ -78,6 +78,7 @@ func (e *suite) steps() []step {
 		{"6_rolling_restart", e.rollingRestart},
 		{"7_database_restart", e.databaseRestart},
 		{"8_logs_and_health", e.logsAndHealth},
+		{"9_least_privilege", e.leastPrivilege},
 	}
 }
 
@@ -608,4 +609,78 @@ func (e *suite) logsAndHealth(t *testing.T) {
 		}
 	}
 	t.Logf("compose ps:\n%s", s.must(t, "ps"))
+}
+
+// leastPrivilege: every running container, as Docker runs it (not only as
+// the file says): no privilege escalation, every capability dropped but
+// the few its service needs, a read-only root, a memory limit, a restart
+// policy and bounded logs; nginx's workers are not root.
+func (e *suite) leastPrivilege(t *testing.T) {
+	s := e.s
+	s.ensureReplicas(t, 1)
+	allowed := map[string][]string{
+		"db":      {"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"},
+		"migrate": nil,
+		"app":     nil,
+		"nginx":   {"CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"},
+	}
+	seen := map[string]bool{}
+	for _, c := range s.containers(t) {
+		svc := c.service()
+		want, ok := allowed[svc]
+		if !ok {
+			t.Errorf("%s: unexpected service %q", c.Name, svc)
+			continue
+		}
+		seen[svc] = true
+		h := c.HostConfig
+		t.Logf("%s: read_only=%v cap_drop=%v cap_add=%v security_opt=%v memory=%dMiB restart=%s logs=%s %v",
+			c.Name, h.ReadonlyRootfs, h.CapDrop, h.CapAdd, h.SecurityOpt, h.Memory>>20, h.RestartPolicy.Name, h.LogConfig.Type, h.LogConfig.Config)
+		if !h.ReadonlyRootfs {
+			t.Errorf("%s: root file system is writable", c.Name)
+		}
+		if !slices.Equal(h.CapDrop, []string{"ALL"}) {
+			t.Errorf("%s: cap_drop = %v, want ALL", c.Name, h.CapDrop)
+		}
+		got := slices.Sorted(slices.Values(h.CapAdd))
+		if !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
+			t.Errorf("%s: cap_add = %v, want exactly %v", c.Name, got, want)
+		}
+		if !slices.Contains(h.SecurityOpt, "no-new-privileges:true") {
+			t.Errorf("%s: security_opt = %v, want no-new-privileges:true", c.Name, h.SecurityOpt)
+		}
+		if h.Memory <= 0 {
+			t.Errorf("%s: no memory limit", c.Name)
+		}
+		if h.RestartPolicy.Name == "" {
+			t.Errorf("%s: no restart policy", c.Name)
+		}
+		if h.LogConfig.Type != "json-file" || h.LogConfig.Config["max-size"] == "" || h.LogConfig.Config["max-file"] == "" {
+			t.Errorf("%s: logs %s %v, want json-file with max-size and max-file", c.Name, h.LogConfig.Type, h.LogConfig.Config)
+		}
+	}
+	for svc := range allowed {
+		if !seen[svc] {
+			t.Errorf("no %s container to inspect", svc)
+		}
+	}
+	// nginx's master binds port 80 as root; its workers must not be root.
+	out := s.must(t, "exec", "-T", "nginx", "sh", "-c", `for p in /proc/[0-9]*; do if [ "$(cat $p/comm 2>/dev/null)" = nginx ]; then awk '/^Uid:/ {print $2}' $p/status; fi; done`)
+	uids := strings.Fields(out)
+	workers := 0
+	for _, u := range uids {
+		if u != "0" {
+			workers++
+		}
+	}
+	if len(uids) < 2 || workers != len(uids)-1 {
+		t.Errorf("nginx process uids %v: want one root master and unprivileged workers", uids)
+	}
+	// The app and migration run as the unprivileged user of their image.
+	for _, c := range s.running(t, "app") {
+		out, err := exec.Command("docker", "inspect", "--format", "{{.Config.User}}", c.ID).Output()
+		if err != nil || strings.TrimSpace(string(out)) != "65532:65532" {
+			t.Errorf("%s: user %q (%v), want 65532:65532", c.Name, strings.TrimSpace(string(out)), err)
+		}
+	}
 }

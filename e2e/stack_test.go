@@ -218,7 +218,18 @@ type container struct {
 	}
 	RestartCount int
 	HostConfig   struct {
-		PortBindings map[string][]struct{ HostIP, HostPort string }
+		PortBindings   map[string][]struct{ HostIP, HostPort string }
+		ReadonlyRootfs bool
+		CapDrop        []string
+		CapAdd         []string
+		SecurityOpt    []string
+		Memory         int64
+		Tmpfs          map[string]string
+		RestartPolicy  struct{ Name string }
+		LogConfig      struct {
+			Type   string
+			Config map[string]string
+		}
 	}
 	NetworkSettings struct {
 		Ports    map[string][]struct{ HostIP, HostPort string }
