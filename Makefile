@@ -113,7 +113,7 @@ fuzz:
 		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$file"); do \
 			start=$$(date +%s); \
 			if ! $(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) ./$$(dirname "$$file") >"$$log" 2>&1; then \
-				cat "$$log"; echo "fuzz: $$name failed; the input is in $$(dirname "$$file")/testdata/fuzz/$$name/: keep it there (it is now a regression test) and fix the code"; exit 1; \
+				cat "$$log"; echo "fuzz: $$name failed. An input the fuzzer made is now in $$(dirname "$$file")/testdata/fuzz/$$name/ (the log names it): commit it with the fix, it is a regression test from now on."; exit 1; \
 			fi; \
 			echo "fuzz: $$name ok in $$(( $$(date +%s) - start ))s, $$(grep -o 'execs: [0-9]*' "$$log" | tail -1 | cut -d' ' -f2) inputs"; \
 		done; \
