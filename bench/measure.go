@@ -31,25 +31,39 @@ type results struct {
 	cfg     config
 	samples map[string][]sample
 	paired  map[string][]float64
+	// rssPeakMiB is the app's peak resident memory over the run; cache its
+	// page cache's metrics at the end.
+	rssPeakMiB float64
+	cache      map[string]float64
 }
 
 // comparison is one verdict line: the app against a floor for one kind of
-// request.
+// request (the floor's sample of floorKind, measured in the same round).
 type comparison struct {
-	kind, floor string
-	target      float64
+	kind, floor, floorKind string
+	target                 float64
 }
 
 var comparisons = []comparison{
-	{"get", "floor", targetGet},
-	{"get", "bare", targetGet},
-	{"listing", "floor", targetGet},
-	{"listing", "bare", targetGet},
-	{"post", "floor", targetPost},
+	{"get", "floor", "get", targetGet},
+	{"get", "bare", "get", targetGet},
+	{"listing", "floor", "listing", targetGet},
+	{"listing", "bare", "listing", targetGet},
+	{"post", "floor", "post", targetPost},
+	{"get-cached", "bare", "get", targetCached},
+	{"listing-cached", "bare", "listing", targetCached},
 }
 
-// kinds are the requests measured, in this order in every round.
-var kinds = []string{"get", "listing", "post"}
+// kinds are the requests measured, in this order in every round. The
+// uncached kinds send a cookie, as a signed-in visitor's browser does, so
+// the app's page cache (for anonymous visitors only) stays out of the
+// way; the floors ignore it. The -cached kinds send none: the app may
+// answer from its cache. Only the app serves them; the bare floor's
+// sample of the same page, from the same round, is the comparison.
+var kinds = []string{"get", "listing", "post", "get-cached", "listing-cached"}
+
+// uncachedCookie is the cookie the uncached kinds send.
+const uncachedCookie = "Cookie: bench=uncached"
 
 // measure warms every target up, then runs the rounds.
 func (b *bench) measure(ctx context.Context, targets []*target) (*results, error) {
@@ -67,8 +81,8 @@ func (b *bench) measure(ctx context.Context, targets []*target) (*results, error
 		if round%2 == 0 {
 			slices.Reverse(order)
 		}
+		last := map[string]float64{} // by target and kind, this round
 		for _, kind := range kinds {
-			last := map[string]float64{}
 			for _, t := range order {
 				if !t.serves(kind) {
 					continue
@@ -78,13 +92,13 @@ func (b *bench) measure(ctx context.Context, targets []*target) (*results, error
 					return nil, err
 				}
 				res.samples[t.name+"-"+kind] = append(res.samples[t.name+"-"+kind], s)
-				last[t.name] = s.rps
+				last[t.name+"-"+kind] = s.rps
 				b.logf("round %d: %-5s %-7s %8.0f req/s   CPU us/request: %-5s %4.0f  nginx %4.0f  postgres %4.0f",
 					round, t.name, kind, s.rps, t.name, s.upCPU, s.ngxCPU, s.pgCPU)
 			}
 			for _, c := range comparisons {
 				if c.kind == kind {
-					res.paired[c.key()] = append(res.paired[c.key()], last["app"]/last[c.floor])
+					res.paired[c.key()] = append(res.paired[c.key()], last["app-"+kind]/last[c.floor+"-"+c.floorKind])
 				}
 			}
 		}
@@ -150,7 +164,11 @@ func (b *bench) wrk(ctx context.Context, file string, t *target, kind string, d 
 	args := []string{"-t" + strconv.Itoa(b.cfg.Threads), "-c" + strconv.Itoa(b.cfg.Conns), "-d" + strconv.Itoa(int(d/time.Second)) + "s", "--timeout", "10s", "--latency"}
 	url := t.url + "/"
 	switch kind {
-	case "listing":
+	case "get", "listing", "post":
+		args = append(args, "-H", uncachedCookie)
+	}
+	switch kind {
+	case "listing", "listing-cached":
 		url = t.url + b.cfg.listingPath()
 	case "post":
 		args = append(args, "-s", filepath.Join("bench", "post.lua"))
@@ -240,7 +258,7 @@ func btoi(b bool) int {
 // write prints the table and the verdict lines and reports a miss.
 func (r *results) write(w io.Writer, header string) (missed bool) {
 	fmt.Fprintln(w, header)
-	fmt.Fprintf(w, "%-16s %-6s %9s %9s   %-40s %s\n", "request", "target", "req/s", "best", "samples", "CPU us/req (median): upstream nginx postgres = total")
+	fmt.Fprintf(w, "%-23s %-6s %9s %9s   %-40s %s\n", "request", "target", "req/s", "best", "samples", "CPU us/req (median): upstream nginx postgres = total")
 	for _, kind := range kinds {
 		for _, name := range []string{"app", "floor", "bare"} {
 			ss := r.samples[name+"-"+kind]
@@ -249,7 +267,7 @@ func (r *results) write(w io.Writer, header string) (missed bool) {
 			}
 			rates := field(ss, func(s sample) float64 { return s.rps })
 			u, n, g := r.cpu(name, kind)
-			fmt.Fprintf(w, "%-16s %-6s %9.0f %9.0f   %-40s %9s %5s %8s   %5s\n", request(kind), name, median(rates), slices.Max(rates),
+			fmt.Fprintf(w, "%-23s %-6s %9.0f %9.0f   %-40s %9s %5s %8s   %5s\n", request(kind), name, median(rates), slices.Max(rates),
 				join(rates, "%.0f"), num(u), num(n), num(g), num(u+n+g))
 		}
 	}
@@ -265,11 +283,11 @@ func (r *results) write(w io.Writer, header string) (missed bool) {
 			verdict, missed = "MISS", true
 		}
 		au, an, ag := r.cpu("app", c.kind)
-		fu, fn, fg := r.cpu(c.floor, c.kind)
+		fu, fn, fg := r.cpu(c.floor, c.floorKind)
 		cpu := (fu + fn + fg) / (au + an + ag)
 		best := slices.Max(field(r.samples["app-"+c.kind], func(s sample) float64 { return s.rps })) /
-			slices.Max(field(r.samples[c.floor+"-"+c.kind], func(s sample) float64 { return s.rps }))
-		fmt.Fprintf(w, "%-15s %-9s %.3f (target %.2f) %s   rounds %s  best-of %.3f  CPU model %.3f\n",
+			slices.Max(field(r.samples[c.floor+"-"+c.floorKind], func(s sample) float64 { return s.rps }))
+		fmt.Fprintf(w, "%-22s %-9s %.3f (target %.2f) %s   rounds %s  best-of %.3f  CPU model %.3f\n",
 			request(c.kind), "app/"+c.floor, m, c.target, verdict, join(rounds, "%.3f"), best, cpu)
 		// Say so when the rounds scatter or the CPU model disagrees: on a
 		// busy machine one verdict is then not worth much.
@@ -284,9 +302,20 @@ func (r *results) write(w io.Writer, header string) (missed bool) {
 			fmt.Fprintf(w, "                (the CPU model says %s)\n", other)
 		}
 	}
+	if r.rssPeakMiB > 0 {
+		verdict := "PASS"
+		if r.rssPeakMiB >= targetRSSMiB {
+			verdict, missed = "MISS", true
+		}
+		fmt.Fprintf(w, "%-22s %-9s %.1f MiB (target < %d) %s   page cache: %.0f hits, %.0f misses, %.0f evictions, %.0f invalidations, %.0f pages, %.0f KiB of %.0f KiB\n",
+			"app memory", "peak RSS", r.rssPeakMiB, targetRSSMiB, verdict,
+			r.cache["bazaar_page_cache_hits_total"], r.cache["bazaar_page_cache_misses_total"], r.cache["bazaar_page_cache_evictions_total"],
+			r.cache["bazaar_page_cache_invalidations_total"], r.cache["bazaar_page_cache_pages"], r.cache["bazaar_page_cache_bytes"]/1024, r.cache["bazaar_page_cache_max_bytes"]/1024)
+	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "req/s: median of the rounds (best beside it). app/floor, app/bare: median of each round's back-to-back ratio.")
 	fmt.Fprintln(w, "floor: the app's templates and rules, nothing else. bare: the same rows from the same query on a minimal page.")
+	fmt.Fprintln(w, "uncached requests carry a cookie (the app's page cache serves anonymous visitors only); cached ones do not, against the bare floor's same page.")
 	fmt.Fprintln(w, "CPU model: the floor's CPU time per request over the app's (upstream + nginx + postgres), the ratio to expect when CPU-bound.")
 	return missed
 }
@@ -306,6 +335,10 @@ func request(kind string) string {
 		return "POST /listings"
 	case "listing":
 		return "GET /listings/N"
+	case "get-cached":
+		return "GET / cached"
+	case "listing-cached":
+		return "GET /listings/N cached"
 	}
 	return "GET /"
 }

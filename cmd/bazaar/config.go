@@ -23,6 +23,7 @@ type config struct {
 	DrainDelay      time.Duration
 	RequestTimeout  time.Duration
 	DBMaxConns      int32
+	PageCacheBytes  int
 	LogLevel        slog.Level
 	SecureCookies   bool
 	// SMTPURL is where mail goes (smtp:// or smtps://); empty means into
@@ -103,6 +104,15 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	} else {
 		c.DBMaxConns = 20
+	}
+	c.PageCacheBytes = 16 << 20
+	if v := getenv("BAZAAR_PAGE_CACHE_MB"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 4096 {
+			bad("BAZAAR_PAGE_CACHE_MB", "must be a whole number of MiB from 0 (off) to 4096, got %q", v)
+		} else {
+			c.PageCacheBytes = n << 20
+		}
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(or(getenv("BAZAAR_LOG_LEVEL"), "info"))); err != nil {
 		bad("BAZAAR_LOG_LEVEL", "must be debug, info, warn or error, got %q", getenv("BAZAAR_LOG_LEVEL"))

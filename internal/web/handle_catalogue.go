@@ -28,6 +28,9 @@ func (s *Server) handleCategory(w http.ResponseWriter, r *http.Request) {
 		s.handleNotFound(w, r)
 		return
 	}
+	// A list of listings like the home page: the same for every anonymous
+	// visitor, so the page cache may keep it (only a 200 is stored).
+	cacheablePage(w)
 	s.searchPage(w, r, c)
 }
 

@@ -30,6 +30,10 @@ const infoKey ctxKey = iota
 type requestInfo struct {
 	id    string
 	route string
+	// cacheable is set by the routes whose pages anonymous visitors may
+	// share (cachedPages), with the listing the page shows (0: a list).
+	cacheable bool
+	listing   int64
 }
 
 // requestID returns the id of the request carried by ctx.
@@ -102,21 +106,33 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			route = "unmatched"
 		}
 		s.metrics.observe(r.Method, route, sw.status, elapsed)
-		level := slog.LevelInfo
-		if sw.status >= 500 {
-			level = slog.LevelError
+		line := requestLine{
+			level: slog.LevelInfo, id: id, method: r.Method, path: r.URL.Path, route: route,
+			status: sw.status, bytes: sw.bytes, duration: elapsed, client: client,
 		}
-		s.logger.LogAttrs(r.Context(), level, "request",
-			slog.String("request_id", id),
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.String("route", route),
-			slog.Int("status", sw.status),
-			slog.Int("bytes", sw.bytes),
-			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
-			slog.String("client", client),
-		)
+		if sw.status >= 500 {
+			line.level = slog.LevelError
+		}
+		s.logRequest(r, &line)
 	})
+}
+
+// logRequest writes a request's log line: straight to Config.AccessLog
+// when there is one (accesslog.go), else through the logger.
+func (s *Server) logRequest(r *http.Request, line *requestLine) {
+	if !s.logger.Enabled(r.Context(), line.level) {
+		return
+	}
+	if s.accessLog == nil {
+		s.logger.LogAttrs(r.Context(), line.level, "request", line.attrs()...)
+		return
+	}
+	bp := linePool.Get().(*[]byte)
+	*bp = line.append((*bp)[:0], time.Now(), s.instance)
+	_, _ = s.accessLog.Write(*bp)
+	if cap(*bp) <= 4<<10 {
+		linePool.Put(bp)
+	}
 }
 
 // clientIP returns the client's address and whether the direct peer is a

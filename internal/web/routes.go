@@ -12,22 +12,23 @@ import (
 
 // routes is the one place every route of Bazaar is declared.
 //
-// Middleware, outermost first: request id, logging and metrics; recovery
-// from panics; security headers; cross-origin protection for every
-// unsafe method. Then each route (router.Handle) records its pattern, reads
+// Middleware, outermost first: request id, logging and metrics; the page
+// cache for anonymous visitors (pagecache.go: a hit is answered there,
+// with the headers stored with the page); recovery from panics; security
+// headers; cross-origin protection for every unsafe method. Then each route (router.Handle) records its pattern, reads
 // the body and sets a deadline for the request's work.
 func (s *Server) routes() http.Handler {
 	mux := router{ServeMux: http.NewServeMux(), s: s}
 	// HTML pages.
-	mux.HandleFunc("GET /{$}", s.handleHome)
+	mux.HandleFunc("GET /{$}", cachedPages(listPage, s.handleHome))
 	mux.HandleFunc("GET /listings/new", s.handleListingNew)
 	mux.HandleFunc("POST /listings", s.handleListingCreate)
-	mux.HandleFunc("GET /listings/{id}", s.handleListingShow)
+	mux.HandleFunc("GET /listings/{id}", cachedPages(listingPage, s.handleListingShow))
 	mux.HandleFunc("GET /listings/{id}/edit", s.handleListingEdit)
 	mux.HandleFunc("POST /listings/{id}", s.handleListingUpdate)
 	mux.HandleFunc("POST /listings/{id}/delete", s.handleListingDelete)
 	mux.HandleFunc("GET /search", s.handleSearch)
-	mux.HandleFunc("GET /c/{slug}", s.handleCategory)
+	mux.HandleFunc("GET /c/{slug}", cachedPages(listPage, s.handleCategory))
 	mux.HandleFunc("GET /static/{version}/{file...}", s.handleStatic)
 
 	// JSON API v1.
@@ -55,6 +56,7 @@ func (s *Server) routes() http.Handler {
 	h = s.crossOriginProtection(h)
 	h = secureHeaders(h)
 	h = s.recoverPanic(h)
+	h = s.cacheLayer(h)
 	h = s.observe(h)
 	return h
 }

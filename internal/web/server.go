@@ -3,6 +3,7 @@
 package web
 
 import (
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -28,6 +29,15 @@ type Config struct {
 	RequestTimeout time.Duration
 	// SecureCookies marks cookies Secure (serve over HTTPS).
 	SecureCookies bool
+	// AccessLog, when set, receives each request's log line directly:
+	// the JSON line Logger.With("instance", Instance) would write, but
+	// encoded by hand at a fraction of the cost (accesslog.go). Logger
+	// still decides the level. Every other line goes through Logger.
+	AccessLog io.Writer
+	// PageCacheBytes bounds the cache of anonymous visitors' pages
+	// (pagecache.go); 0 turns it off. It is in use only while WatchChanges
+	// runs.
+	PageCacheBytes int
 	// Registry receives the server's metrics; nil means a new registry.
 	Registry *prometheus.Registry
 
@@ -47,6 +57,8 @@ type Server struct {
 	views          *views
 	registry       *prometheus.Registry
 	metrics        *metrics
+	cache          *pageCache // nil when off
+	accessLog      io.Writer  // nil: request lines go through logger
 	handler        http.Handler
 	// draining is set when shutdown begins, so /readyz turns 503 before the
 	// listener closes.
@@ -74,7 +86,10 @@ func NewServer(cfg Config) (*Server, error) {
 	s := &Server{
 		db: cfg.DB, logger: cfg.Logger, instance: cfg.Instance, trusted: cfg.TrustedProxies,
 		timeout: cfg.RequestTimeout, secure: cfg.SecureCookies, views: v, registry: cfg.Registry,
-		metrics: newMetrics(cfg.Registry), innerMiddleware: cfg.innerMiddleware,
+		metrics: newMetrics(cfg.Registry), innerMiddleware: cfg.innerMiddleware, accessLog: cfg.AccessLog,
+	}
+	if cfg.PageCacheBytes > 0 {
+		s.cache = newPageCache(cfg.PageCacheBytes, cfg.Registry)
 	}
 	if cfg.Instance != "" {
 		s.instanceHeader = []string{cfg.Instance}
