@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -235,10 +236,20 @@ func (e *OutOfStockError) Error() string {
 	return "out of stock: " + strings.Join(parts, " ")
 }
 
-// Unwrap gives the error's place in the market vocabulary.
+// Unwrap gives the error's place in the market vocabulary: a conflict with
+// a message per short line, keyed by ShortageField, which the cart page
+// shows beside the line and the API returns in its problem's errors.
 func (e *OutOfStockError) Unwrap() error {
-	return &Error{Code: ECONFLICT, Message: "Some items are not available in the quantity you asked for, so nothing was ordered."}
+	fields := make(map[string]string, len(e.Lines))
+	for _, s := range e.Lines {
+		fields[ShortageField(s.ListingID)] = s.String()
+	}
+	return &Error{Code: ECONFLICT, Message: "Some items are not available in the quantity you asked for, so nothing was ordered.", Fields: fields}
 }
+
+// ShortageField is the field name under which a short line's message is
+// reported: "listing_<id>".
+func ShortageField(listingID int64) string { return "listing_" + strconv.FormatInt(listingID, 10) }
 
 // ErrOwnListing refuses a seller buying their own listing.
 func ErrOwnListing(name string) error {

@@ -79,9 +79,23 @@ func (db *DB) AddToCart(ctx context.Context, userID, listingID int64, qty int) (
 	return db.putCartItem(ctx, userID, listingID, qty, true)
 }
 
-// SetCartItem sets the quantity of a listing in userID's cart, with the
-// checks of AddToCart.
+// SetCartItem sets the quantity of a listing in userID's cart, adding the
+// line if it is not there (the API's PUT), with the checks of AddToCart.
 func (db *DB) SetCartItem(ctx context.Context, userID, listingID int64, qty int) (int, error) {
+	return db.putCartItem(ctx, userID, listingID, qty, false)
+}
+
+// UpdateCartItem changes the quantity of a line already in userID's cart
+// (the cart page's form), with the checks of AddToCart; ENOTFOUND when the
+// listing is not in the cart.
+func (db *DB) UpdateCartItem(ctx context.Context, userID, listingID int64, qty int) (int, error) {
+	var n int
+	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM cart_items WHERE user_id = $1 AND listing_id = $2`, userID, listingID).Scan(&n); err != nil {
+		return 0, translate(err)
+	}
+	if n == 0 {
+		return 0, errNotInCart()
+	}
 	return db.putCartItem(ctx, userID, listingID, qty, false)
 }
 
@@ -120,11 +134,21 @@ func (db *DB) putCartItem(ctx context.Context, userID, listingID int64, qty int,
 	return total, nil
 }
 
-// RemoveCartItem takes a listing out of userID's cart; removing what is not
-// there is not an error (DELETE is idempotent).
+// RemoveCartItem takes a listing out of userID's cart, or returns
+// ENOTFOUND when it is not there.
 func (db *DB) RemoveCartItem(ctx context.Context, userID, listingID int64) error {
-	_, err := db.pool.Exec(ctx, `DELETE FROM cart_items WHERE user_id = $1 AND listing_id = $2`, userID, listingID)
-	return translate(err)
+	tag, err := db.pool.Exec(ctx, `DELETE FROM cart_items WHERE user_id = $1 AND listing_id = $2`, userID, listingID)
+	if err != nil {
+		return translate(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return errNotInCart()
+	}
+	return nil
+}
+
+func errNotInCart() error {
+	return market.Errorf(market.ENOTFOUND, "That listing is not in your cart.")
 }
 
 // MergeCart moves a visitor's session cart into userID's cart at login:

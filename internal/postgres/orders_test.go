@@ -269,6 +269,11 @@ func TestCheckoutShortWritesNothing(t *testing.T) {
 	if !slices.Equal(oos.Lines, want) {
 		t.Errorf("short lines = %+v, want %+v", oos.Lines, want)
 	}
+	// The same, as fields a page or a problem+json shows beside each line.
+	if f := market.ErrorFields(err); len(f) != 3 || f[market.ShortageField(b)] != "Item: you asked for 3, only 1 left." ||
+		f[market.ShortageField(c)] != "Item is sold out." || f[market.ShortageField(gone)] != fmt.Sprintf("Listing #%d is no longer for sale.", gone) {
+		t.Errorf("fields = %v", f)
+	}
 	if got := s.stock(t, a); got != 5 {
 		t.Errorf("stock of the line that could be filled = %d, want 5 (nothing written)", got)
 	}
@@ -411,8 +416,11 @@ func TestCart(t *testing.T) {
 	if err := s.db.RemoveCartItem(ctx, buyer, id); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.db.RemoveCartItem(ctx, buyer, id); err != nil {
-		t.Errorf("removing again: %v, want nil (idempotent)", err)
+	if err := s.db.RemoveCartItem(ctx, buyer, id); market.ErrorCode(err) != market.ENOTFOUND {
+		t.Errorf("removing again: %v, want not found", err)
+	}
+	if _, err := s.db.UpdateCartItem(ctx, buyer, id, 1); market.ErrorCode(err) != market.ENOTFOUND {
+		t.Errorf("updating a line not in the cart: %v, want not found", err)
 	}
 }
 
