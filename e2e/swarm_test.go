@@ -313,11 +313,18 @@ func (w *swarm) spread(t *testing.T) {
 		}
 		ids = append(ids, resp.Header.Get("X-Request-ID"))
 	}
-	by := servedBy(t, apps)
-	seen := map[string]int{}
-	for _, id := range ids {
-		seen[by[id]]++
-	}
+	// The app writes its log lines in batches (every 100 ms, see
+	// cmd/bazaar/logbuf.go) and docker logs trails them: read until every
+	// request is found, within a deadline, rather than once.
+	var seen map[string]int
+	poll(10*time.Second, 250*time.Millisecond, func() bool {
+		by := servedBy(t, apps)
+		seen = map[string]int{}
+		for _, id := range ids {
+			seen[by[id]]++
+		}
+		return seen[""] == 0
+	})
 	t.Logf("all %d replicas reached %s after deploy; 60 GETs served by %v", len(apps), took.Round(time.Millisecond), seen)
 	for _, c := range apps {
 		if seen[strings.TrimPrefix(c.Name, "/")] == 0 {
