@@ -48,9 +48,11 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -183,6 +185,10 @@ type target struct {
 	ngx   *nginxtest.Nginx
 	url   string // through nginx
 	addr  string // the upstream itself
+	// session is the Cookie header value of a signed-in seller's session
+	// ("name=token"), for the requests that need one (POST /listings);
+	// "" for the bare floor, which does not create listings.
+	session string
 }
 
 func (t *target) serves(kind string) bool {
@@ -325,6 +331,16 @@ func (b *bench) start(ctx context.Context) ([]*target, error) {
 		if err := waitOK(ctx, t.up, "http://"+addr+ready, 30*time.Second); err != nil {
 			return nil, fmt.Errorf("%w (logs in %s)", err, b.out)
 		}
+		switch t.name {
+		case "app":
+			if t.session, err = signIn(ctx, "http://"+addr); err != nil {
+				return nil, err
+			}
+		case "floor":
+			if t.session, err = floorSession(ctx, t.db); err != nil {
+				return nil, err
+			}
+		}
 		t.ngx, err = nginxtest.Start(ctx, addr, nginxtest.Options{Dir: filepath.Join(b.tmp, "nginx-"+t.name), Workers: runtime.NumCPU()})
 		if err != nil {
 			return nil, fmt.Errorf("nginx for %s: %w", t.name, err)
@@ -334,6 +350,48 @@ func (b *bench) start(ctx context.Context) ([]*target, error) {
 	}
 	b.logf("app at %s, floor at %s, bare floor at %s (through nginx)", targets[0].url, targets[1].url, targets[2].url)
 	return targets, nil
+}
+
+// The demo seller `bazaar seed` makes (cmd/bazaar/seed.go), whose session
+// the app's POST /listings is measured with.
+const (
+	demoEmail    = "ada@example.com"
+	demoPassword = "bazaar-demo-2026"
+)
+
+// signIn signs the demo seller in to the app at base and returns the
+// session cookie as a Cookie header value.
+func signIn(ctx context.Context, base string) (string, error) {
+	form := "email=" + url.QueryEscape(demoEmail) + "&password=" + url.QueryEscape(demoPassword)
+	status, _, body, cookies, err := httpDoCookie(ctx, "POST", base+"/login", form, "")
+	if err != nil {
+		return "", err
+	}
+	for _, c := range cookies {
+		if strings.HasSuffix(c.Name, "bazaar_session") {
+			return c.Name + "=" + c.Value, nil
+		}
+	}
+	return "", invalidf("signing in as %s: %d, no session cookie\n%.500s", demoEmail, status, body)
+}
+
+// floorSession makes a session of the demo seller in the floor's database
+// by hand (the floor has no sign-in; it only looks the session up, as the
+// app does) and returns its cookie as a Cookie header value.
+func floorSession(ctx context.Context, dbURL string) (string, error) {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	token := rand.Text() // a session token, as unguessable as scs's
+	if _, err := conn.Exec(ctx, `INSERT INTO sessions (token, data, expiry) VALUES ($1, '', now() + interval '1 day')`, token); err != nil {
+		return "", err
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO user_sessions (token, user_id) SELECT $1, id FROM users WHERE email = $2`, token, demoEmail); err != nil {
+		return "", err
+	}
+	return "bazaar_session=" + token, nil
 }
 
 // setup runs `bazaar ARGS...` on database url, its output in setup.log.
@@ -413,7 +471,7 @@ func (b *bench) check(ctx context.Context, targets []*target) error {
 		if !t.serves("post") {
 			continue
 		}
-		status, loc, _, err := httpDo(ctx, "POST", t.url+"/listings", "name=Check&description=&price=12.50&quantity=3")
+		status, loc, _, _, err := httpDoCookie(ctx, "POST", t.url+"/listings", "name=Check&description=&price=12.50&quantity=3", t.session)
 		if err != nil {
 			return err
 		}

@@ -163,8 +163,10 @@ func (b *bench) wrk(ctx context.Context, file string, t *target, kind string, d 
 	// catches a server that hangs.
 	args := []string{"-t" + strconv.Itoa(b.cfg.Threads), "-c" + strconv.Itoa(b.cfg.Conns), "-d" + strconv.Itoa(int(d/time.Second)) + "s", "--timeout", "10s", "--latency"}
 	url := t.url + "/"
-	switch kind {
-	case "get", "listing", "post":
+	switch {
+	case kind == "post" && t.session != "":
+		args = append(args, "-H", uncachedCookie+"; "+t.session)
+	case kind == "get", kind == "listing", kind == "post":
 		args = append(args, "-H", uncachedCookie)
 	}
 	switch kind {

@@ -130,20 +130,30 @@ var client = &http.Client{
 // httpDo sends one request (a form POST when body is set) and returns the
 // status, the Location header and the body.
 func httpDo(ctx context.Context, method, url, form string) (int, string, []byte, error) {
+	status, loc, body, _, err := httpDoCookie(ctx, method, url, form, "")
+	return status, loc, body, err
+}
+
+// httpDoCookie is httpDo sending cookie (a Cookie header value, "" for
+// none) and returning the cookies the answer sets too.
+func httpDoCookie(ctx context.Context, method, url, form, cookie string) (int, string, []byte, []*http.Cookie, error) {
 	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(form))
 	if err != nil {
-		return 0, "", nil, err
+		return 0, "", nil, nil, err
 	}
 	if form != "" {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
+	if cookie != "" {
+		req.Header.Set("Cookie", cookie)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, "", nil, err
+		return 0, "", nil, nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header.Get("Location"), b, err
+	return resp.StatusCode, resp.Header.Get("Location"), b, resp.Cookies(), err
 }
 
 // waitOK polls url until it answers 200, p exits, or the time is up.

@@ -38,6 +38,13 @@ type stack struct {
 	mu   sync.Mutex
 	base string // the site as nginx publishes it; "" until asked of compose
 
+	// A user's API token and session cookie for the writes the suite
+	// makes (listings belong to their seller), made on first use by
+	// signIn and forgotten by up, whose stack may have a fresh database.
+	authMu sync.Mutex
+	token  string
+	cookie *http.Cookie
+
 	// sql, when set, runs psql queries instead of `compose exec db` (the
 	// swarm suite reaches its database another way).
 	sql func(query string) (string, error)
@@ -196,6 +203,9 @@ func (s *stack) up(t *testing.T, extra ...string) {
 	s.must(t, append([]string{"up", "-d", "--no-build"}, extra...)...)
 	s.mu.Lock()
 	s.base = "" // nginx may be a new container on a new port
+	s.authMu.Lock()
+	s.token, s.cookie = "", nil // the database may be new
+	s.authMu.Unlock()
 	s.mu.Unlock()
 }
 
@@ -483,7 +493,65 @@ func (s *stack) postForm(path string, form url.Values) (*response, error) {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if path != "/login" {
+		_, cookie, err := s.signIn()
+		if err != nil {
+			return nil, err
+		}
+		req.AddCookie(cookie)
+	}
 	return s.do(req)
+}
+
+var signups atomic.Int64
+
+// signIn returns the suite's user's API token and session cookie, signing
+// up a new user (through nginx, as any client) the first time.
+func (s *stack) signIn() (string, *http.Cookie, error) {
+	s.authMu.Lock()
+	defer s.authMu.Unlock()
+	if s.token != "" {
+		return s.token, s.cookie, nil
+	}
+	email := fmt.Sprintf("e2e-%d-%d@example.com", time.Now().UnixNano(), signups.Add(1))
+	const pw = "plum-tangerine-kettle-42"
+	for _, call := range []struct{ path, body string }{
+		{"/api/v1/users", fmt.Sprintf(`{"email":%q,"display_name":"E2E Seller","password":%q}`, email, pw)},
+		{"/api/v1/tokens", fmt.Sprintf(`{"email":%q,"password":%q,"name":"e2e"}`, email, pw)},
+	} {
+		u, err := s.url(call.path)
+		if err != nil {
+			return "", nil, err
+		}
+		req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(call.body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := s.do(req)
+		if err != nil {
+			return "", nil, err
+		}
+		if resp.StatusCode != http.StatusCreated {
+			return "", nil, fmt.Errorf("POST %s: %s %s", call.path, resp.Status, resp.body)
+		}
+		var tok struct{ Token string }
+		_ = json.Unmarshal([]byte(resp.body), &tok)
+		if tok.Token != "" {
+			s.token = tok.Token
+		}
+	}
+	resp, err := s.postForm("/login", url.Values{"email": {email}, "password": {pw}})
+	if err != nil {
+		return "", nil, err
+	}
+	for _, c := range resp.Cookies() {
+		if strings.HasSuffix(c.Name, "bazaar_session") {
+			s.cookie = &http.Cookie{Name: c.Name, Value: c.Value}
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || s.cookie == nil || s.token == "" {
+		s.token = ""
+		return "", nil, fmt.Errorf("POST /login: %s, cookies %v", resp.Status, resp.Cookies())
+	}
+	return s.token, s.cookie, nil
 }
 
 // listing is the API's listing representation, as far as the suite reads it.
@@ -511,6 +579,11 @@ func (s *stack) createListing(name string) (*response, listing, error) {
 		return nil, listing{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	token, _, err := s.signIn()
+	if err != nil {
+		return nil, listing{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := s.do(req)
 	if err != nil {
 		return nil, listing{}, err

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/bazaarhq/bazaar/internal/market"
+	"github.com/bazaarhq/bazaar/internal/password"
 	"github.com/bazaarhq/bazaar/internal/postgres/postgrestest"
 	"github.com/bazaarhq/bazaar/internal/web"
 )
@@ -40,6 +41,29 @@ func handlers(tb testing.TB) (app, floor, bare http.Handler) {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	// A seller, signed in through the app: POST /listings needs one, in
+	// the app and (by looking the session up) in the floor.
+	h, err := password.New(password.OWASP, 1, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	u := &market.User{Email: "bench@example.com", DisplayName: "Bench"}
+	if u.PasswordHash, err = h.Hash(context.Background(), "plum-tangerine-kettle-42"); err != nil {
+		tb.Fatal(err)
+	}
+	if err := db.CreateUser(context.Background(), u); err != nil {
+		tb.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	srv.ServeHTTP(w, request("POST", "/login", "email=bench%40example.com&password=plum-tangerine-kettle-42"))
+	for _, c := range w.Result().Cookies() {
+		if c.Name == "bazaar_session" {
+			session = c
+		}
+	}
+	if session == nil {
+		tb.Fatalf("sign-in: %d, no session cookie", w.Code)
+	}
 	pool := postgrestest.Pool(tb, url)
 	if floor, err = newHandler(pool); err != nil {
 		tb.Fatal(err)
@@ -49,6 +73,10 @@ func handlers(tb testing.TB) (app, floor, bare http.Handler) {
 	}
 	return srv, floor, bare
 }
+
+// session is the signed-in seller's cookie that request sends with every
+// POST but the sign-in (set by handlers).
+var session *http.Cookie
 
 // request is what nginx sends upstream: from loopback, with its request id.
 func request(method, target, form string) *http.Request {
@@ -62,6 +90,9 @@ func request(method, target, form string) *http.Request {
 	r.Header.Set("X-Forwarded-For", "192.0.2.1")
 	if form != "" {
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if method == "POST" && target != "/login" && session != nil {
+		r.AddCookie(session)
 	}
 	return r
 }

@@ -21,6 +21,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -36,6 +37,7 @@ import (
 	"github.com/bazaarhq/bazaar/internal/market"
 	"github.com/bazaarhq/bazaar/internal/web"
 	"github.com/bazaarhq/bazaar/internal/web/templates"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -210,11 +212,12 @@ func oneWithCrumbs(ctx context.Context, pool *pgxpool.Pool, id string) (*market.
 	top, leaf := &market.Category{}, &market.Category{}
 	err = pool.QueryRow(ctx, `
 		SELECT l.id, l.name, l.description, l.price_cents, l.currency, l.quantity, l.condition, l.created_at, l.updated_at,
-		       p.slug, p.name, c.slug, c.name
+		       p.slug, p.name, c.slug, c.name, u.id, u.display_name
 		FROM listings l JOIN categories c ON c.id = l.category_id JOIN categories p ON p.id = c.parent_id
+		JOIN users u ON u.id = l.seller_id
 		WHERE l.id = $1`, n).
 		Scan(&l.ID, &l.Name, &l.Description, &l.Price.Cents, &l.Price.Currency, &l.Quantity, &l.Condition, &l.CreatedAt, &l.UpdatedAt,
-			&top.Slug, &top.Name, &leaf.Slug, &leaf.Name)
+			&top.Slug, &top.Name, &leaf.Slug, &leaf.Name, &l.SellerID, &l.SellerName)
 	return l, []*market.Category{top, leaf}, err
 }
 
@@ -251,16 +254,32 @@ func (s *server) handleCreate(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "The form could not be read.", http.StatusBadRequest)
 		return
 	}
+	// The seller: the least a signed-in request costs, one lookup of the
+	// session cookie's user (the app reads the session, then the user).
+	var seller int64
+	if c, err := r.Cookie("bazaar_session"); err == nil {
+		err = s.pool.QueryRow(r.Context(), `
+			SELECT us.user_id FROM sessions s JOIN user_sessions us USING (token)
+			WHERE s.token = $1 AND s.expiry > now()`, c.Value).Scan(&seller)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+	}
+	if seller == 0 {
+		http.Redirect(w, r, "/login?next=%2F", http.StatusSeeOther)
+		return
+	}
 	l, err := parseListing(r.PostForm.Get)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
 		return
 	}
 	err = s.pool.QueryRow(r.Context(), `
-		INSERT INTO listings (name, description, price_cents, currency, quantity)
-		VALUES ($1, $2, $3, $4, $5)
+		INSERT INTO listings (name, description, price_cents, currency, quantity, seller_id)
+		VALUES ($1, $2, $3, $4, $5, $6)
 		RETURNING id, created_at, updated_at`,
-		l.Name, l.Description, l.Price.Cents, l.Price.Currency, l.Quantity,
+		l.Name, l.Description, l.Price.Cents, l.Price.Currency, l.Quantity, seller,
 	).Scan(&l.ID, &l.CreatedAt, &l.UpdatedAt)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)

@@ -58,6 +58,22 @@ func TestBrowserSellFlow(t *testing.T) {
 	b.wantText(".empty p", "Nothing is for sale yet.")
 	b.wantFitsPhone()
 
+	// Selling needs an account: sign up from the header's link, and land
+	// back on the home page, signed in.
+	b.wantStatus(b.click("click Sign up", `//header//a[normalize-space()="Sign up"]`), 200)
+	b.wantPath("/signup")
+	b.wantFitsPhone()
+	b.do("fill in the sign-up form",
+		chromedp.SendKeys(chromedp.CSS("#email"), "ada@example.com"),
+		chromedp.SendKeys(chromedp.CSS("#display_name"), "Ada Lovelace"),
+		chromedp.SendKeys(chromedp.CSS("#password"), testPassword),
+	)
+	b.wantStatus(b.click("sign up", `//form//button[normalize-space()="Sign up"]`), 200)
+	b.wantPath("/")
+	b.wantText(".flash", "Welcome to Bazaar! Your account is ready and you are signed in.")
+	b.wantText("header .user-name", "Ada Lovelace")
+	b.wantFitsPhone()
+
 	// To the sell form by the header link.
 	b.wantStatus(b.click("click Sell", sellLink), 200)
 	b.wantPath("/listings/new")

@@ -31,6 +31,10 @@ type config struct {
 	SMTPURL  string
 	MailFrom string
 	DataDir  string
+	// SessionIdle and SessionLifetime bound a sign-in: unused for
+	// SessionIdle, or SessionLifetime after it began, it ends.
+	SessionIdle     time.Duration
+	SessionLifetime time.Duration
 }
 
 // loadConfig reads and validates the environment, reporting every bad value
@@ -94,6 +98,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.ShutdownTimeout = duration(getenv, "BAZAAR_SHUTDOWN_TIMEOUT", 15*time.Second, bad)
 	c.DrainDelay = duration(getenv, "BAZAAR_DRAIN_DELAY", 0, bad)
 	c.RequestTimeout = duration(getenv, "BAZAAR_REQUEST_TIMEOUT", 10*time.Second, bad)
+	c.SessionIdle = duration(getenv, "BAZAAR_SESSION_IDLE", 7*24*time.Hour, bad)
+	c.SessionLifetime = duration(getenv, "BAZAAR_SESSION_LIFETIME", 30*24*time.Hour, bad)
+	if c.SessionIdle > c.SessionLifetime {
+		bad("BAZAAR_SESSION_IDLE", "(%s) must not be longer than BAZAAR_SESSION_LIFETIME (%s)", c.SessionIdle, c.SessionLifetime)
+	}
 	if v := getenv("BAZAAR_DB_MAX_CONNS"); v != "" {
 		// ParseInt's bit size keeps the int32 conversion exact even before the range check.
 		n, err := strconv.ParseInt(v, 10, 32)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/bazaarhq/bazaar/internal/pgcluster"
 	"github.com/bazaarhq/bazaar/internal/postgres"
@@ -52,6 +53,8 @@ func dev(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(stdout, "dev: sign in at http://localhost%s/login as %s (or %s, %s) with the password %s\n",
+		devPort(cfg.Addr), demoSellers[0].email, demoSellers[1].email, demoSellers[2].email, DemoPassword)
 	fmt.Fprintf(stdout, "dev: serving on %s\n", cfg.Addr)
 	return serve(ctx, cfg, stdout)
 }
@@ -68,4 +71,12 @@ func createDatabase(ctx context.Context, adminURL, name string) error {
 		return nil
 	}
 	return err
+}
+
+// devPort is the ":port" of addr, for the URL printed to the developer.
+func devPort(addr string) string {
+	if i := strings.LastIndexByte(addr, ':'); i >= 0 {
+		return addr[i:]
+	}
+	return ""
 }

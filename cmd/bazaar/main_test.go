@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +28,78 @@ type app struct {
 	logs *syncBuffer
 	stop context.CancelFunc
 	done chan error
+
+	credsOnce sync.Once
+	creds     *creds
+}
+
+// creds are a user's credentials for a server: an API token and a
+// session cookie.
+type creds struct {
+	Email, Password string
+	Token           string
+	Cookie          *http.Cookie
+}
+
+// testPassword is the password of the users tests sign up.
+const testPassword = "plum-tangerine-kettle-42"
+
+// signUp opens an account on the server at base (through the API, as a
+// client would), makes an API token and signs in through the login form.
+func signUp(t testing.TB, base, email string) *creds {
+	t.Helper()
+	c := &creds{Email: email, Password: testPassword}
+	post := func(path, body string) *http.Response {
+		resp, err := http.Post(base+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("POST %s: %s\n%s", path, resp.Status, b)
+		}
+		var tok struct{ Token string }
+		_ = json.Unmarshal(b, &tok)
+		c.Token = cmpOr(tok.Token, c.Token)
+		return resp
+	}
+	post("/api/v1/users", fmt.Sprintf(`{"email":%q,"display_name":"Tess Tester","password":%q}`, email, testPassword))
+	post("/api/v1/tokens", fmt.Sprintf(`{"email":%q,"password":%q,"name":"tests"}`, email, testPassword))
+	form := "email=" + url.QueryEscape(email) + "&password=" + url.QueryEscape(testPassword)
+	req, _ := http.NewRequest(http.MethodPost, base+"/login", strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, ck := range resp.Cookies() {
+		if strings.HasSuffix(ck.Name, "bazaar_session") {
+			c.Cookie = &http.Cookie{Name: ck.Name, Value: ck.Value}
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || c.Cookie == nil {
+		t.Fatalf("login: %s, cookies %v", resp.Status, resp.Cookies())
+	}
+	return c
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// Creds returns the credentials of a user of a, made on first use.
+func (a *app) Creds(t testing.TB) *creds {
+	t.Helper()
+	a.credsOnce.Do(func() { a.creds = signUp(t, a.URL, "tess@example.com") })
+	if a.creds == nil {
+		t.Fatal("signing up failed earlier")
+	}
+	return a.creds
 }
 
 // Logs returns what the server has logged so far.
@@ -253,6 +326,7 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 	pr, pw := io.Pipe()
 	req, _ := http.NewRequest(http.MethodPost, a.URL+"/api/v1/listings", pr)
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+a.Creds(t).Token)
 	type result struct {
 		status int
 		err    error

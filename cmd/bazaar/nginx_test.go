@@ -37,10 +37,13 @@ func startNginx(t testing.TB, upstream string) (baseURL string) {
 
 // createListingAPI creates a listing straight on the app (not through
 // nginx) and fails the test unless it worked.
-func createListingAPI(t testing.TB, appURL, name string) {
+func createListingAPI(t testing.TB, a *app, name string) {
 	t.Helper()
 	body := fmt.Sprintf(`{"name": %q, "description": "A listing created by the nginx tests to have something to show.", "price_cents": 1250, "quantity": 3}`, name)
-	resp, err := http.Post(appURL+"/api/v1/listings", "application/json", strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, a.URL+"/api/v1/listings", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+a.Creds(t).Token)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +101,7 @@ func TestNginxSellForm(t *testing.T) {
 				t.Fatal(err)
 			}
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.AddCookie(a.Creds(t).Cookie) // a signed-in seller
 			for k, v := range tt.headers {
 				req.Header.Set(k, v)
 			}
@@ -278,14 +282,14 @@ func TestNginxRequestIDReachesLogs(t *testing.T) {
 	a := startApp(t, nil)
 	n := nginxtest.New(t, a.Addr, nginxtest.Options{})
 
-	resp, err := noRedirect.Get(n.URL + "/listings/new")
+	resp, err := noRedirect.Get(n.URL + "/login")
 	if err != nil {
 		t.Fatal(err)
 	}
 	readBody(t, resp)
 	ids := resp.Header.Values("X-Request-ID")
 	if resp.StatusCode != http.StatusOK || len(ids) != 1 || !hex32.MatchString(ids[0]) {
-		t.Fatalf("GET /listings/new: %s, X-Request-ID %q, want 200 and one 32-hex id", resp.Status, ids)
+		t.Fatalf("GET /login: %s, X-Request-ID %q, want 200 and one 32-hex id", resp.Status, ids)
 	}
 	id := ids[0]
 
@@ -297,13 +301,13 @@ func TestNginxRequestIDReachesLogs(t *testing.T) {
 		nginxLine = findLogLine(n.AccessLog(), id)
 		return appLine != nil && nginxLine != nil
 	})
-	if appLine["path"] != "/listings/new" || appLine["status"] != float64(200) {
+	if appLine["path"] != "/login" || appLine["status"] != float64(200) {
 		t.Errorf("app log line for %s: %v", id, appLine)
 	}
 	if appLine["client"] != "127.0.0.1" {
 		t.Errorf("app logged client %v, want 127.0.0.1 from nginx's X-Forwarded-For", appLine["client"])
 	}
-	if nginxLine["status"] != float64(200) || nginxLine["upstream_addr"] != a.Addr || nginxLine["uri"] != "/listings/new" {
+	if nginxLine["status"] != float64(200) || nginxLine["upstream_addr"] != a.Addr || nginxLine["uri"] != "/login" {
 		t.Errorf("nginx log line for %s: %v", id, nginxLine)
 	}
 	if _, ok := nginxLine["request_time"].(float64); !ok {
@@ -332,7 +336,7 @@ func TestNginxCompressesText(t *testing.T) {
 	a := startApp(t, nil)
 	base := startNginx(t, a.Addr)
 	for i := range 5 { // a JSON page well over gzip_min_length
-		createListingAPI(t, a.URL, fmt.Sprintf("Gzip kettle %d", i))
+		createListingAPI(t, a, fmt.Sprintf("Gzip kettle %d", i))
 	}
 	home := get(t, base+"/")
 	css := staticURL(t, home)

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/bazaarhq/bazaar/internal/market"
+	"github.com/bazaarhq/bazaar/internal/password"
 	"github.com/bazaarhq/bazaar/internal/postgres"
 )
 
@@ -29,6 +30,45 @@ func seed(ctx context.Context, cfg config, args []string, stdout io.Writer) erro
 	return seedListings(ctx, db, *n, stdout)
 }
 
+// DemoPassword is the password of every demo seller, printed by `make
+// run`. Demo data only: `bazaar seed` is for development and benchmarks,
+// never for a site people use.
+const DemoPassword = "bazaar-demo-2026"
+
+// demoSellers are the accounts the demo listings belong to.
+var demoSellers = []struct{ email, name string }{
+	{"ada@example.com", "Ada's Attic"},
+	{"grace@example.com", "Grace Goods"},
+	{"linus@example.com", "Linus Loft"},
+}
+
+// ensureDemoSellers returns the demo sellers' ids, creating those that do
+// not exist yet (with DemoPassword).
+func ensureDemoSellers(ctx context.Context, db *postgres.DB) ([]int64, error) {
+	var hasher *password.Hasher
+	ids := make([]int64, 0, len(demoSellers))
+	for _, d := range demoSellers {
+		u, err := db.UserByEmail(ctx, d.email)
+		if market.ErrorCode(err) == market.ENOTFOUND {
+			if hasher == nil {
+				if hasher, err = password.New(password.OWASP, 1, nil); err != nil {
+					return nil, err
+				}
+			}
+			u = &market.User{Email: d.email, DisplayName: d.name}
+			if u.PasswordHash, err = hasher.Hash(ctx, DemoPassword); err != nil {
+				return nil, err
+			}
+			err = db.CreateUser(ctx, u)
+		}
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, u.ID)
+	}
+	return ids, nil
+}
+
 // seedListings adds n demo listings, or, when n is 0, demoListingCount of
 // them to an empty table only, so running it twice changes nothing.
 func seedListings(ctx context.Context, db *postgres.DB, n int, stdout io.Writer) error {
@@ -43,6 +83,10 @@ func seedListings(ctx context.Context, db *postgres.DB, n int, stdout io.Writer)
 		}
 		n = demoListingCount
 	}
+	sellers, err := ensureDemoSellers(ctx, db)
+	if err != nil {
+		return err
+	}
 	// #nosec G404 -- demo data, seeded on purpose so every run makes the same listings.
 	rng := rand.New(rand.NewPCG(1, 2))
 	const batch = 5000
@@ -51,6 +95,7 @@ func seedListings(ctx context.Context, db *postgres.DB, n int, stdout io.Writer)
 		ls := make([]*market.Listing, size)
 		for i := range ls {
 			ls[i] = demoListing(rng, done+i)
+			ls[i].SellerID = sellers[(done+i)%len(sellers)]
 		}
 		if _, err := db.InsertListings(ctx, ls); err != nil {
 			return err

@@ -33,6 +33,10 @@ type Listing struct {
 	// Version counts the listing's changes, from 1. A change based on an
 	// older version is refused (ErrStale) rather than undoing a later one.
 	Version int64
+	// SellerID is the user who listed it, the only one who may change or
+	// delete it; SellerName is that user's display name, for the page.
+	SellerID   int64
+	SellerName string
 }
 
 // InStock reports whether at least one unit is available.
@@ -300,6 +304,8 @@ type ListingFilter struct {
 	Before int64
 	After  int64
 	Limit  int
+	// SellerID, when not 0, keeps only that seller's listings.
+	SellerID int64
 }
 
 // ListingPage is one page of listings with the cursors around it. A zero

@@ -178,7 +178,7 @@ func (db *DB) Search(ctx context.Context, f search.Filter) (*search.Result, erro
 	ls, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*market.Listing, error) {
 		l := new(market.Listing)
 		var s float32
-		err := row.Scan(&l.ID, &l.Name, &l.Description, &l.Price.Cents, &l.Price.Currency, &l.Quantity, &l.Category, &l.Condition, &l.CreatedAt, &l.UpdatedAt, &l.Version, &s)
+		err := row.Scan(&l.ID, &l.Name, &l.Description, &l.Price.Cents, &l.Price.Currency, &l.Quantity, &l.Category, &l.Condition, &l.CreatedAt, &l.UpdatedAt, &l.Version, &l.SellerID, &l.SellerName, &s)
 		scores = append(scores, s)
 		return l, err
 	})

@@ -111,7 +111,7 @@ func TestListingCategoryAndCondition(t *testing.T) {
 			t.Errorf("category %q: %v, want a message beside category", slug, err)
 		}
 		cat, cond := slug, "used"
-		_, err = db.UpdateListing(ctx, l.ID, market.ListingInput{Category: &cat, Condition: &cond}, 0)
+		_, err = db.UpdateListing(ctx, 0, l.ID, market.ListingInput{Category: &cat, Condition: &cond}, 0)
 		if market.ErrorFields(err)["category"] == "" {
 			t.Errorf("update to %q: %v", slug, err)
 		}
@@ -120,7 +120,7 @@ func TestListingCategoryAndCondition(t *testing.T) {
 		t.Fatalf("a refused update changed the listing: %+v", got)
 	}
 	cat := "tableware"
-	if got, err := db.UpdateListing(ctx, l.ID, market.ListingInput{Category: &cat}, 0); err != nil || got.Category != "tableware" {
+	if got, err := db.UpdateListing(ctx, 0, l.ID, market.ListingInput{Category: &cat}, 0); err != nil || got.Category != "tableware" {
 		t.Fatalf("update category: %+v, %v", got, err)
 	}
 	// Listings written by the release before catalogue (no category or
@@ -347,7 +347,7 @@ func TestSearchFindableAtOnceAndSuggest(t *testing.T) {
 		t.Errorf("suggest zan = %v", got)
 	}
 	name := "Yodel teapot"
-	if _, err := db.UpdateListing(ctx, l.ID, market.ListingInput{Name: &name}, 0); err != nil {
+	if _, err := db.UpdateListing(ctx, 0, l.ID, market.ListingInput{Name: &name}, 0); err != nil {
 		t.Fatal(err)
 	}
 	if got := suggest("zan"); len(got) != 0 {
@@ -356,7 +356,7 @@ func TestSearchFindableAtOnceAndSuggest(t *testing.T) {
 	if got := suggest("yod"); !slices.Equal(got, []string{"yodel"}) {
 		t.Errorf("after rename, suggest yod = %v", got)
 	}
-	if err := db.DeleteListing(ctx, l.ID); err != nil {
+	if err := db.DeleteListing(ctx, 0, l.ID); err != nil {
 		t.Fatal(err)
 	}
 	if got := suggest("yod"); len(got) != 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 
 	"github.com/bazaarhq/bazaar/internal/market"
 	"github.com/jackc/pgx/v5"
@@ -15,16 +16,21 @@ import (
 // and 700 bytes per row (measured with bench/floor's BenchmarkHome).
 func scanListing(row pgx.CollectableRow) (*market.Listing, error) {
 	l := new(market.Listing)
-	err := row.Scan(&l.ID, &l.Name, &l.Description, &l.Price.Cents, &l.Price.Currency, &l.Quantity, &l.Category, &l.Condition, &l.CreatedAt, &l.UpdatedAt, &l.Version)
+	err := row.Scan(&l.ID, &l.Name, &l.Description, &l.Price.Cents, &l.Price.Currency, &l.Quantity, &l.Category, &l.Condition, &l.CreatedAt, &l.UpdatedAt, &l.Version,
+		&l.SellerID, &l.SellerName)
 	return l, err
 }
 
 // listingColumns reads a listing from "listings"; the category's slug is a
-// primary-key lookup in a 50-row table.
+// primary-key lookup in a 50-row table, and the seller's name one in users.
 const listingColumns = `id, name, description, price_cents, currency, quantity,
-	(SELECT slug FROM categories WHERE categories.id = listings.category_id), condition, created_at, updated_at, version`
+	(SELECT slug FROM categories WHERE categories.id = listings.category_id), condition, created_at, updated_at, version,
+	seller_id, (SELECT display_name FROM users WHERE users.id = listings.seller_id)`
 
-// CreateListing validates l, stores it, and fills in its ID and times.
+// CreateListing validates l, stores it as l.SellerID's, and fills in its
+// ID, times and seller name. A SellerID of 0 gives it to the archive
+// account (the column's default: seeding and store tests); the web layer
+// always names the signed-in user.
 func (db *DB) CreateListing(ctx context.Context, l *market.Listing) error {
 	if err := l.Validate(); err != nil {
 		return err
@@ -33,15 +39,28 @@ func (db *DB) CreateListing(ctx context.Context, l *market.Listing) error {
 	// row, so nothing is inserted and the answer is a message beside the
 	// field.
 	err := db.pool.QueryRow(ctx, `
-		INSERT INTO listings (name, description, price_cents, currency, quantity, category_id, condition)
-		SELECT $1, $2, $3, $4, $5, c.id, $7 FROM categories c WHERE c.slug = $6 AND c.parent_id IS NOT NULL
-		RETURNING id, created_at, updated_at, version`,
-		l.Name, l.Description, l.Price.Cents, l.Price.Currency, l.Quantity, l.Category, l.Condition,
-	).Scan(&l.ID, &l.CreatedAt, &l.UpdatedAt, &l.Version)
+		WITH l AS (
+			INSERT INTO listings (name, description, price_cents, currency, quantity, category_id, condition, seller_id)
+			SELECT $1, $2, $3, $4, $5, c.id, $7,
+				coalesce($8, (SELECT id FROM users WHERE email = 'archive@bazaar.invalid'))
+			FROM categories c WHERE c.slug = $6 AND c.parent_id IS NOT NULL
+			RETURNING id, created_at, updated_at, version, seller_id
+		)
+		SELECT l.id, l.created_at, l.updated_at, l.version, l.seller_id, u.display_name FROM l JOIN users u ON u.id = l.seller_id`,
+		l.Name, l.Description, l.Price.Cents, l.Price.Currency, l.Quantity, l.Category, l.Condition, nullID(l.SellerID),
+	).Scan(&l.ID, &l.CreatedAt, &l.UpdatedAt, &l.Version, &l.SellerID, &l.SellerName)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return market.UnknownCategory("category")
 	}
 	return translate(err)
+}
+
+// nullID is id, or NULL for 0.
+func nullID(id int64) *int64 {
+	if id == 0 {
+		return nil
+	}
+	return &id
 }
 
 // Listing returns the listing with the given id, or ENOTFOUND.
@@ -61,10 +80,15 @@ func listingByID(ctx context.Context, q querier, id int64, forUpdate bool) (*mar
 	rows, _ := q.Query(ctx, sql, id)
 	l, err := pgx.CollectExactlyOneRow(rows, scanListing)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, market.Errorf(market.ENOTFOUND, "Listing not found.")
+		return nil, errListingNotFound()
 	}
 	return l, err
 }
+
+// errListingNotFound is the answer for a listing that does not exist, and
+// for one that is not the caller's to change: to anyone but its seller, a
+// write finds nothing, so nobody learns more by trying.
+func errListingNotFound() error { return market.Errorf(market.ENOTFOUND, "Listing not found.") }
 
 // Listings returns one page of listings, newest first, with cursors to the
 // pages on either side. Ids grow with creation, so id order is newest-first
@@ -73,15 +97,22 @@ func (db *DB) Listings(ctx context.Context, f market.ListingFilter) (*market.Lis
 	if f.Limit <= 0 || f.Limit > market.MaxPageSize {
 		f.Limit = market.MaxPageSize
 	}
-	var rows pgx.Rows
+	// A seller's page is the same keyset walk over (seller_id, id), which
+	// listings_seller_id_id_idx serves. The condition is added only when
+	// there is a seller, rather than as "$n = 0 OR seller_id = $n", which
+	// would cost the home page its plan.
+	where, order, args := "true", "DESC", []any{f.Limit + 1}
 	switch {
 	case f.After > 0:
-		rows, _ = db.pool.Query(ctx, `SELECT `+listingColumns+` FROM listings WHERE id > $1 ORDER BY id ASC LIMIT $2`, f.After, f.Limit+1)
+		where, order, args = "id > $2", "ASC", append(args, f.After)
 	case f.Before > 0:
-		rows, _ = db.pool.Query(ctx, `SELECT `+listingColumns+` FROM listings WHERE id < $1 ORDER BY id DESC LIMIT $2`, f.Before, f.Limit+1)
-	default:
-		rows, _ = db.pool.Query(ctx, `SELECT `+listingColumns+` FROM listings ORDER BY id DESC LIMIT $1`, f.Limit+1)
+		where, args = "id < $2", append(args, f.Before)
 	}
+	if f.SellerID != 0 {
+		args = append(args, f.SellerID)
+		where += " AND seller_id = $" + strconv.Itoa(len(args))
+	}
+	rows, _ := db.pool.Query(ctx, `SELECT `+listingColumns+` FROM listings WHERE `+where+` ORDER BY id `+order+` LIMIT $1`, args...)
 	rs, err := pgx.AppendRows(make([]*market.Listing, 0, f.Limit+1), rows, scanListing)
 	if err != nil {
 		return nil, translate(err)
@@ -95,7 +126,7 @@ func (db *DB) Listings(ctx context.Context, f market.ListingFilter) (*market.Lis
 		if !more {
 			// Walking back reached the newest listings: show the first page
 			// as it is, rather than a short page with a "Previous" link.
-			return db.Listings(ctx, market.ListingFilter{Limit: f.Limit})
+			return db.Listings(ctx, market.ListingFilter{Limit: f.Limit, SellerID: f.SellerID})
 		}
 		slices.Reverse(rs)
 	}
@@ -110,7 +141,13 @@ func (db *DB) Listings(ctx context.Context, f market.ListingFilter) (*market.Lis
 		// A cursor beyond the newest listing (?before=<huge>) gives the
 		// first page: no "Previous" when nothing is newer than it.
 		var newer bool
-		if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM listings WHERE id > $1)`, first).Scan(&newer); err != nil {
+		var err error
+		if f.SellerID != 0 {
+			err = db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM listings WHERE id > $1 AND seller_id = $2)`, first, f.SellerID).Scan(&newer)
+		} else {
+			err = db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM listings WHERE id > $1)`, first).Scan(&newer)
+		}
+		if err != nil {
 			return nil, translate(err)
 		}
 		if newer {
@@ -135,11 +172,16 @@ func (db *DB) Listings(ctx context.Context, f market.ListingFilter) (*market.Lis
 // is written and the error is market.ErrStale (a negative ifVersion
 // matches none) (optimistic concurrency for
 // people, who take minutes between reading and writing, where the row lock
-// covers only the transaction).
-func (db *DB) UpdateListing(ctx context.Context, id int64, in market.ListingInput, ifVersion int64) (*market.Listing, error) {
+// covers only the transaction). With sellerID != 0, a listing of another
+// seller is ENOTFOUND, as if it did not exist (0: no owner check, for
+// store tests).
+func (db *DB) UpdateListing(ctx context.Context, sellerID, id int64, in market.ListingInput, ifVersion int64) (*market.Listing, error) {
 	if in.Empty() {
 		// Nothing to change: not a write, and updated_at stays true.
 		l, err := db.Listing(ctx, id)
+		if err == nil && sellerID != 0 && l.SellerID != sellerID {
+			return nil, errListingNotFound()
+		}
 		if err == nil && ifVersion != 0 && l.Version != ifVersion {
 			return nil, market.ErrStale
 		}
@@ -150,6 +192,9 @@ func (db *DB) UpdateListing(ctx context.Context, id int64, in market.ListingInpu
 		var err error
 		if l, err = listingByID(ctx, tx, id, true); err != nil {
 			return err
+		}
+		if sellerID != 0 && l.SellerID != sellerID {
+			return errListingNotFound()
 		}
 		if ifVersion != 0 && l.Version != ifVersion {
 			return market.ErrStale
@@ -187,14 +232,16 @@ func updateListing(ctx context.Context, tx pgx.Tx, l *market.Listing) error {
 	return err
 }
 
-// DeleteListing removes the listing with the given id, or returns ENOTFOUND.
-func (db *DB) DeleteListing(ctx context.Context, id int64) error {
-	tag, err := db.pool.Exec(ctx, `DELETE FROM listings WHERE id = $1`, id)
+// DeleteListing removes the listing with the given id, or returns
+// ENOTFOUND; with sellerID != 0 also when it is another seller's (0: no
+// owner check, for store tests).
+func (db *DB) DeleteListing(ctx context.Context, sellerID, id int64) error {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM listings WHERE id = $1 AND ($2 = 0 OR seller_id = $2)`, id, sellerID)
 	if err != nil {
 		return translate(err)
 	}
 	if tag.RowsAffected() == 0 {
-		return market.Errorf(market.ENOTFOUND, "Listing not found.")
+		return errListingNotFound()
 	}
 	return nil
 }
@@ -205,12 +252,14 @@ type querier interface {
 }
 
 // InsertListings stores many valid listings in one COPY, for seeding. It
-// returns how many rows it wrote.
+// returns how many rows it wrote. A listing without a SellerID goes to the
+// archive account.
 func (db *DB) InsertListings(ctx context.Context, ls []*market.Listing) (int64, error) {
 	tree, err := db.Categories(ctx)
 	if err != nil {
 		return 0, err
 	}
+	var archive int64
 	rows := make([][]any, 0, len(ls))
 	for _, l := range ls {
 		if err := l.Validate(); err != nil {
@@ -220,10 +269,19 @@ func (db *DB) InsertListings(ctx context.Context, ls []*market.Listing) (int64, 
 		if c == nil || !c.Leaf() {
 			return 0, market.UnknownCategory("category")
 		}
-		rows = append(rows, []any{l.Name, l.Description, l.Price.Cents, l.Price.Currency, l.Quantity, int64(c.ID), l.Condition})
+		seller := l.SellerID
+		if seller == 0 {
+			if archive == 0 {
+				if err := db.pool.QueryRow(ctx, `SELECT id FROM users WHERE email = 'archive@bazaar.invalid'`).Scan(&archive); err != nil {
+					return 0, translate(err)
+				}
+			}
+			seller = archive
+		}
+		rows = append(rows, []any{l.Name, l.Description, l.Price.Cents, l.Price.Currency, l.Quantity, int64(c.ID), l.Condition, seller})
 	}
 	n, err := db.pool.CopyFrom(ctx, pgx.Identifier{"listings"},
-		[]string{"name", "description", "price_cents", "currency", "quantity", "category_id", "condition"}, pgx.CopyFromRows(rows))
+		[]string{"name", "description", "price_cents", "currency", "quantity", "category_id", "condition", "seller_id"}, pgx.CopyFromRows(rows))
 	return n, translate(err)
 }
 

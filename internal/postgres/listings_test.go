@@ -123,28 +123,28 @@ func TestUpdateListing(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := market.ListingInput{Quantity: str("9")}
-	got, err := db.UpdateListing(ctx, l.ID, q, 0)
+	got, err := db.UpdateListing(ctx, 0, l.ID, q, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.Quantity != 9 || got.Name != "Chair" || !got.UpdatedAt.After(l.UpdatedAt) {
 		t.Errorf("after update: %+v", got)
 	}
-	if _, err := db.UpdateListing(ctx, l.ID, market.ListingInput{Name: str("")}, 0); market.ErrorCode(err) != market.EINVALID {
+	if _, err := db.UpdateListing(ctx, 0, l.ID, market.ListingInput{Name: str("")}, 0); market.ErrorCode(err) != market.EINVALID {
 		t.Errorf("empty name: err = %v", err)
 	}
 	again, _ := db.Listing(ctx, l.ID)
 	if again.Name != "Chair" {
 		t.Errorf("invalid update changed the row: %+v", again)
 	}
-	if _, err := db.UpdateListing(ctx, l.ID+99, q, 0); market.ErrorCode(err) != market.ENOTFOUND {
+	if _, err := db.UpdateListing(ctx, 0, l.ID+99, q, 0); market.ErrorCode(err) != market.ENOTFOUND {
 		t.Errorf("update missing: err = %v", err)
 	}
-	same, err := db.UpdateListing(ctx, l.ID, market.ListingInput{}, 0)
+	same, err := db.UpdateListing(ctx, 0, l.ID, market.ListingInput{}, 0)
 	if err != nil || !same.UpdatedAt.Equal(got.UpdatedAt) {
 		t.Errorf("empty patch: updated_at %v -> %v (err %v); want unchanged", got.UpdatedAt, same.UpdatedAt, err)
 	}
-	if _, err := db.UpdateListing(ctx, l.ID+99, market.ListingInput{}, 0); market.ErrorCode(err) != market.ENOTFOUND {
+	if _, err := db.UpdateListing(ctx, 0, l.ID+99, market.ListingInput{}, 0); market.ErrorCode(err) != market.ENOTFOUND {
 		t.Errorf("empty patch of a missing listing: err = %v", err)
 	}
 }
@@ -175,7 +175,7 @@ func TestConcurrentUpdatesDoNotLoseWrites(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start // all writers leave together
-				if _, err := db.UpdateListing(ctx, l.ID, p, 0); err != nil {
+				if _, err := db.UpdateListing(ctx, 0, l.ID, p, 0); err != nil {
 					t.Error(err)
 				}
 			}()
@@ -201,10 +201,10 @@ func TestDeleteListing(t *testing.T) {
 	if err := db.CreateListing(ctx, l); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.DeleteListing(ctx, l.ID); err != nil {
+	if err := db.DeleteListing(ctx, 0, l.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.DeleteListing(ctx, l.ID); market.ErrorCode(err) != market.ENOTFOUND {
+	if err := db.DeleteListing(ctx, 0, l.ID); market.ErrorCode(err) != market.ENOTFOUND {
 		t.Errorf("second delete: %v", err)
 	}
 }
@@ -335,7 +335,7 @@ func TestStaleUpdateWritesNothing(t *testing.T) {
 	if l.Version != 1 {
 		t.Fatalf("new listing has version %d, want 1", l.Version)
 	}
-	v2, err := db.UpdateListing(ctx, l.ID, market.ListingInput{Quantity: str("7")}, 1)
+	v2, err := db.UpdateListing(ctx, 0, l.ID, market.ListingInput{Quantity: str("7")}, 1)
 	if err != nil || v2.Version != 2 || v2.Quantity != 7 {
 		t.Fatalf("update based on the current version: %+v, %v; want version 2, quantity 7", v2, err)
 	}
@@ -350,7 +350,7 @@ func TestStaleUpdateWritesNothing(t *testing.T) {
 		{"a future version", market.ListingInput{Name: str("Other")}, 3},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := db.UpdateListing(ctx, l.ID, tt.in, tt.version)
+			_, err := db.UpdateListing(ctx, 0, l.ID, tt.in, tt.version)
 			if !errors.Is(err, market.ErrStale) || market.ErrorCode(err) != market.ECONFLICT {
 				t.Errorf("err = %v, want ErrStale", err)
 			}
@@ -359,7 +359,7 @@ func TestStaleUpdateWritesNothing(t *testing.T) {
 			}
 		})
 	}
-	if _, err := db.UpdateListing(ctx, l.ID+99, market.ListingInput{Quantity: str("1")}, 1); market.ErrorCode(err) != market.ENOTFOUND {
+	if _, err := db.UpdateListing(ctx, 0, l.ID+99, market.ListingInput{Quantity: str("1")}, 1); market.ErrorCode(err) != market.ENOTFOUND {
 		t.Errorf("stale check on a missing listing: %v, want not found first", err)
 	}
 }
@@ -382,7 +382,7 @@ func TestVersionBumpedByAnyWriter(t *testing.T) {
 	if err != nil || got.Version != 2 {
 		t.Fatalf("after a plain UPDATE: version %d (%v), want 2", got.Version, err)
 	}
-	if _, err := db.UpdateListing(ctx, l.ID, market.ListingInput{Quantity: str("5")}, 1); !errors.Is(err, market.ErrStale) {
+	if _, err := db.UpdateListing(ctx, 0, l.ID, market.ListingInput{Quantity: str("5")}, 1); !errors.Is(err, market.ErrStale) {
 		t.Errorf("update based on version 1 after another writer: %v, want ErrStale", err)
 	}
 }

@@ -75,11 +75,12 @@ func (db *DB) PendingMail(ctx context.Context) (int, error) {
 // past market.LoginWindow),
 // spent or expired reset links, mappings of ended sessions (after an hour,
 // so that a session being created right now keeps its mapping) and mail
-// sent more than 30 days ago, and Idempotency-Keys older than a day. scs's own cleanup removes expired sessions.
+// sent more than 30 days ago, expired sessions, and Idempotency-Keys older than a day.
 func (db *DB) Tidy(ctx context.Context) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {
 		for _, q := range []string{
 			`DELETE FROM login_failures WHERE at < now() - interval '1 day'`,
+			`DELETE FROM sessions WHERE expiry < now()`,
 			`DELETE FROM password_resets WHERE used_at IS NOT NULL OR expires_at < now()`,
 			`DELETE FROM user_sessions us WHERE created_at < now() - interval '1 hour'
 				AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.token = us.token AND s.expiry > now())`,

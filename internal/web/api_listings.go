@@ -22,13 +22,14 @@ type apiListing struct {
 	Condition   string    `json:"condition"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	SellerID    int64     `json:"seller_id"`
 }
 
 func toAPIListing(l *market.Listing) apiListing {
 	return apiListing{
 		ID: l.ID, Name: l.Name, Description: l.Description, PriceCents: l.Price.Cents,
 		Currency: l.Price.Currency, Quantity: l.Quantity, Category: l.Category, Condition: l.Condition,
-		CreatedAt: l.CreatedAt.UTC(), UpdatedAt: l.UpdatedAt.UTC(),
+		CreatedAt: l.CreatedAt.UTC(), UpdatedAt: l.UpdatedAt.UTC(), SellerID: l.SellerID,
 	}
 }
 
@@ -73,6 +74,24 @@ func (s *Server) apiListListings(w http.ResponseWriter, r *http.Request) {
 		s.apiSearchListings(w, r)
 		return
 	}
+	f, err := listingFilter(r)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	page, err := s.db.Listings(r.Context(), f)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	out := toAPIListingPage(page)
+	s.writeJSON(w, http.StatusOK, "application/json", out)
+}
+
+// listingFilter reads the paging parameters of a list of listings:
+// limit (1-100, default 24), before and after.
+func listingFilter(r *http.Request) (market.ListingFilter, error) {
+	q := r.URL.Query()
 	p := market.Problems{}
 	f := market.ListingFilter{Limit: 24}
 	if v := q.Get("limit"); v != "" {
@@ -92,15 +111,10 @@ func (s *Server) apiListListings(w http.ResponseWriter, r *http.Request) {
 	if f.Before > 0 && f.After > 0 {
 		p.Add("after", "use either before or after, not both")
 	}
-	if err := p.Err(); err != nil {
-		s.error(w, r, err)
-		return
-	}
-	page, err := s.db.Listings(r.Context(), f)
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
+	return f, p.Err()
+}
+
+func toAPIListingPage(page *market.ListingPage) apiListingPage {
 	out := apiListingPage{Listings: make([]apiListing, len(page.Listings))}
 	for i, l := range page.Listings {
 		out.Listings[i] = toAPIListing(l)
@@ -111,10 +125,14 @@ func (s *Server) apiListListings(w http.ResponseWriter, r *http.Request) {
 	if page.PrevAfter > 0 {
 		out.PrevAfter = &page.PrevAfter
 	}
-	s.writeJSON(w, http.StatusOK, "application/json", out)
+	return out
 }
 
 func (s *Server) apiCreateListing(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
 	var in apiListingInput
 	if err := decodeJSON(w, r, &in); err != nil {
 		s.error(w, r, err)
@@ -122,6 +140,7 @@ func (s *Server) apiCreateListing(w http.ResponseWriter, r *http.Request) {
 	}
 	l, err := in.input().NewListing()
 	if err == nil {
+		l.SellerID = u.ID
 		err = s.db.CreateListing(r.Context(), l)
 	}
 	if err != nil {
@@ -148,6 +167,10 @@ func (s *Server) apiGetListing(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiUpdateListing(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
 	id, ok := s.apiListingID(w, r)
 	if !ok {
 		return
@@ -162,7 +185,7 @@ func (s *Server) apiUpdateListing(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	l, err := s.db.UpdateListing(r.Context(), id, in.input(), ifVersion)
+	l, err := s.db.UpdateListing(r.Context(), u.ID, id, in.input(), ifVersion)
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -172,11 +195,15 @@ func (s *Server) apiUpdateListing(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiDeleteListing(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
 	id, ok := s.apiListingID(w, r)
 	if !ok {
 		return
 	}
-	if err := s.db.DeleteListing(r.Context(), id); err != nil {
+	if err := s.db.DeleteListing(r.Context(), u.ID, id); err != nil {
 		s.error(w, r, err)
 		return
 	}

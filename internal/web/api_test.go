@@ -27,7 +27,7 @@ func TestAPICreateAndGet(t *testing.T) {
 		t.Errorf("Location = %q for id %d", loc, l.ID)
 	}
 	want := apiListing{ID: l.ID, Name: "Brass lamp", Description: "Works.", PriceCents: 1250, Currency: "USD", Quantity: 2,
-		CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt}
+		CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, SellerID: ts.User.ID}
 	if l.ID < 1 || l != want {
 		t.Errorf("created %+v, want %+v", l, want)
 	}

@@ -31,6 +31,7 @@ func (s *Server) describe(w http.ResponseWriter, r *http.Request, err error) fai
 	var mbe *http.MaxBytesError
 	var mna *methodNotAllowed
 	var re *requestError
+	var tma *tooManyAttempts
 	f := failure{Message: market.ErrorMessage(err), Fields: market.ErrorFields(err)}
 	switch {
 	case errors.As(err, &re):
@@ -49,6 +50,9 @@ func (s *Server) describe(w http.ResponseWriter, r *http.Request, err error) fai
 		f.Status, f.Message = http.StatusMethodNotAllowed, mna.Error()
 	case errors.As(err, &mbe):
 		f.Status, f.Message = http.StatusRequestEntityTooLarge, "The request body is larger than 1 MiB."
+	case errors.As(err, &tma):
+		w.Header().Set("Retry-After", tma.retryAfter())
+		f.Status, f.Message = http.StatusTooManyRequests, tma.Error()
 	default:
 		f.Status = statusOf(market.ErrorCode(err))
 		if errors.Is(err, market.ErrStale) && r.Header.Get("If-Match") != "" {
@@ -65,8 +69,12 @@ func (s *Server) describe(w http.ResponseWriter, r *http.Request, err error) fai
 		s.logger.LogAttrs(r.Context(), slog.LevelDebug, "request rejected",
 			slog.String("request_id", requestID(r.Context())), slog.Int("status", f.Status), slog.String("err", err.Error()))
 	}
-	if f.Status == http.StatusServiceUnavailable {
+	switch f.Status {
+	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "2")
+	case http.StatusUnauthorized:
+		// RFC 9110: a 401 names the scheme that would work.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="bazaar"`)
 	}
 	w.Header().Set("Cache-Control", "no-store") // even if the handler had called the page cacheable
 	return f

@@ -10,9 +10,12 @@ import "net/http"
 const flashCookie = "bazaar_flash"
 
 var flashMessages = map[string]string{
-	"created": "Your listing is live.",
-	"saved":   "Your changes are saved.",
-	"deleted": "The listing was deleted.",
+	"created":   "Your listing is live.",
+	"saved":     "Your changes are saved.",
+	"deleted":   "The listing was deleted.",
+	"welcome":   "Welcome to Bazaar! Your account is ready and you are signed in.",
+	"signedin":  "You are signed in.",
+	"signedout": "You are signed out.",
 }
 
 // setFlash arranges for the next page to show the message named key.

@@ -50,12 +50,19 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleListingNew(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.requireUser(w, r); !ok {
+		return
+	}
 	form := newListingForm(nil)
 	form.Layout = s.layout(w, r, "Sell an item")
 	s.render(w, r, http.StatusOK, templates.Form(form))
 }
 
 func (s *Server) handleListingCreate(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
 	form := newListingForm(nil)
 	in, ok := s.readListingForm(w, r, &form)
 	if !ok {
@@ -63,6 +70,7 @@ func (s *Server) handleListingCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	l, err := in.NewListing()
 	if err == nil {
+		l.SellerID = u.ID
 		err = s.db.CreateListing(r.Context(), l)
 	}
 	if err != nil {
@@ -80,6 +88,7 @@ func (s *Server) handleListingShow(w http.ResponseWriter, r *http.Request) {
 	}
 	cacheablePage(w)
 	page := templates.ListingPage{Layout: s.layout(w, r, l.Name), Listing: l}
+	page.Owner = page.UserID == l.SellerID
 	if tree, err := s.db.Categories(r.Context()); err == nil {
 		for c := tree.BySlug(l.Category); c != nil; c = c.Parent {
 			page.Crumbs = append([]*market.Category{c}, page.Crumbs...)
@@ -89,7 +98,7 @@ func (s *Server) handleListingShow(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleListingEdit(w http.ResponseWriter, r *http.Request) {
-	l, ok := s.listing(w, r)
+	l, ok := s.ownListing(w, r)
 	if !ok {
 		return
 	}
@@ -105,7 +114,7 @@ func (s *Server) handleListingEdit(w http.ResponseWriter, r *http.Request) {
 // opened, nothing is written and the form comes back (409) with the
 // listing's current values and version.
 func (s *Server) handleListingUpdate(w http.ResponseWriter, r *http.Request) {
-	l, ok := s.listing(w, r)
+	l, ok := s.ownListing(w, r)
 	if !ok {
 		return
 	}
@@ -120,7 +129,7 @@ func (s *Server) handleListingUpdate(w http.ResponseWriter, r *http.Request) {
 			form.Version = -1 // matches no version: stale
 		}
 	}
-	if _, err := s.db.UpdateListing(r.Context(), l.ID, in, form.Version); err != nil {
+	if _, err := s.db.UpdateListing(r.Context(), l.SellerID, l.ID, in, form.Version); err != nil {
 		s.formError(w, r, form, err)
 		return
 	}
@@ -129,12 +138,16 @@ func (s *Server) handleListingUpdate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleListingDelete(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
 	id, ok := pathID(r)
 	if !ok {
 		s.handleNotFound(w, r)
 		return
 	}
-	if err := s.db.DeleteListing(r.Context(), id); err != nil {
+	if err := s.db.DeleteListing(r.Context(), u.ID, id); err != nil {
 		s.error(w, r, err)
 		return
 	}
@@ -221,6 +234,26 @@ func (s *Server) listing(w http.ResponseWriter, r *http.Request) (*market.Listin
 	return l, true
 }
 
+// ownListing loads the listing named by the {id} path segment for its
+// seller to change. A guest is sent to sign in; anyone else but the
+// seller gets the 404 of a listing that does not exist, so trying ids
+// tells nobody what others have listed beyond what the public pages show.
+func (s *Server) ownListing(w http.ResponseWriter, r *http.Request) (*market.Listing, bool) {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return nil, false
+	}
+	l, ok := s.listing(w, r)
+	if !ok {
+		return nil, false
+	}
+	if l.SellerID != u.ID {
+		s.error(w, r, market.Errorf(market.ENOTFOUND, "Listing not found."))
+		return nil, false
+	}
+	return l, true
+}
+
 // pathID parses the {id} path segment: a positive integer in its canonical
 // form, so each listing has one URL (/listings/+1 and /listings/001 name
 // nothing).
@@ -262,6 +295,9 @@ func (s *Server) layout(w http.ResponseWriter, r *http.Request, title string) te
 	l := templates.Layout{Title: title, Flash: s.popFlash(w, r), Static: s.views.prefix}
 	if s.db == nil { // a server without a store: handler tests and fuzzers
 		return l
+	}
+	if u := s.currentUser(r); u != nil {
+		l.UserName, l.UserID = u.DisplayName, u.ID
 	}
 	if tree, err := s.db.Categories(r.Context()); err == nil {
 		l.Categories = tree.Top

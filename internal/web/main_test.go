@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -13,8 +14,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
+	"github.com/bazaarhq/bazaar/internal/market"
+	"github.com/bazaarhq/bazaar/internal/password"
 	"github.com/bazaarhq/bazaar/internal/postgres"
 	"github.com/bazaarhq/bazaar/internal/postgres/postgrestest"
 	"github.com/bazaarhq/bazaar/internal/web"
@@ -41,18 +46,27 @@ func testFlag(name string) string {
 // testServer is the whole application behind a real HTTP listener, on its
 // own fresh database, with a browser-like client that keeps cookies and
 // does not follow redirects (so tests see the 303s).
+//
+// A testServer acts as one person: newTestServer's is signed in as a
+// seller of its own (User), its Client holding the session cookie and api
+// sending the user's Bearer token. ts.as(u) is the same server acting as
+// another user (ts.newUser), ts.guest() as a visitor who never signed in.
 type testServer struct {
 	URL    string
 	Srv    *web.Server
 	DB     *postgres.DB
 	Client *http.Client
+	// User is who the client is signed in as (nil: a guest); Token is the
+	// Bearer token api sends ("" for none).
+	User  *testUser
+	Token string
 }
 
 // newTestServer starts a server on a fresh database. opts adjust the
 // config before the server is built (DB can be replaced).
 func newTestServer(t *testing.T, opts ...func(*web.Config)) *testServer {
 	t.Helper()
-	cfg := web.Config{DB: postgrestest.NewDB(t)}
+	cfg := web.Config{DB: postgrestest.NewDB(t), Hasher: testHasher()}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -62,15 +76,135 @@ func newTestServer(t *testing.T, opts ...func(*web.Config)) *testServer {
 	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
+	ts := &testServer{URL: hs.URL, Srv: srv, DB: cfg.DB, Client: newClient(t)}
+	if err := cfg.DB.Ready(context.Background()); market.ErrorCode(err) == market.EUNAVAILABLE {
+		// The database is down (deadDB): the client carries credentials the
+		// server cannot check, a session cookie and a token, as a
+		// signed-in user's would.
+		base, _ := url.Parse(ts.URL)
+		ts.Client.Jar.SetCookies(base, []*http.Cookie{{Name: srv.SessionCookieName(), Value: "unchecked", Path: "/"}})
+		ts.Token = "bzr_unchecked"
+		return ts
+	}
+	return ts.as(ts.newUser(t, "Sam Seller"))
+}
+
+// newClient is a browser-like client with an empty cookie jar that does
+// not follow redirects.
+func newClient(t *testing.T) *http.Client {
+	t.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := &http.Client{
+	return &http.Client{
 		Jar:           jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return &testServer{URL: hs.URL, Srv: srv, DB: cfg.DB, Client: client}
+}
+
+// testPassword is every test user's password (not a common one).
+const testPassword = "plum-tangerine-kettle-42"
+
+// testHasher is one password hasher for every test server of the package
+// (its gauge unregistered): argon2id at OWASP's minimum, as in production.
+var testHasher = sync.OnceValue(func() *password.Hasher {
+	h, err := password.New(password.OWASP, 0, nil)
+	if err != nil {
+		panic(err)
+	}
+	return h
+})
+
+// testPasswordHash is testPassword hashed once, so that making a test user
+// costs an insert, not an argon2id hash (slow under the race detector).
+var testPasswordHash = sync.OnceValue(func() string {
+	h, err := testHasher().Hash(context.Background(), testPassword)
+	if err != nil {
+		panic(err)
+	}
+	return h
+})
+
+// testUser is a user of a test server with a signed-in client and an API
+// token.
+type testUser struct {
+	ID       int64
+	Email    string
+	Name     string
+	Password string
+	Token    string
+	Client   *http.Client
+}
+
+var userSeq atomic.Int64
+
+// newUser makes a user named name (password testPassword) with an API
+// token and a client holding a session cookie, as if they had signed in.
+func (ts *testServer) newUser(t *testing.T, name string) *testUser {
+	t.Helper()
+	ctx := context.Background()
+	u := &market.User{
+		Email:        fmt.Sprintf("user%d@example.com", userSeq.Add(1)),
+		DisplayName:  name,
+		PasswordHash: testPasswordHash(),
+	}
+	if err := ts.DB.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	_, token, err := ts.DB.CreateAPIToken(ctx, u.ID, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookie, err := ts.Srv.SessionCookie(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := newClient(t)
+	base, _ := url.Parse(ts.URL)
+	client.Jar.SetCookies(base, []*http.Cookie{cookie})
+	return &testUser{ID: u.ID, Email: u.Email, Name: name, Password: testPassword, Token: token, Client: client}
+}
+
+// as returns ts acting as u: u's session cookie and u's Bearer token.
+func (ts *testServer) as(u *testUser) *testServer {
+	c := *ts
+	c.User, c.Client, c.Token = u, u.Client, u.Token
+	return &c
+}
+
+// guest returns ts acting as a visitor who never signed in: no cookie, no
+// token.
+func (ts *testServer) guest(t *testing.T) *testServer {
+	t.Helper()
+	c := *ts
+	c.User, c.Client, c.Token = nil, newClient(t), ""
+	return &c
+}
+
+// login signs in through the login form with a fresh client and returns
+// that client (holding the new session cookie).
+func (ts *testServer) login(t *testing.T, email, pw string) *http.Client {
+	t.Helper()
+	g := ts.guest(t)
+	r := g.postForm(t, "/login", url.Values{"email": {email}, "password": {pw}})
+	if r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST /login as %s: status = %d, want 303; body:\n%.800s", email, r.StatusCode, r.body)
+	}
+	return g.Client
+}
+
+// sessionToken returns the session cookie's value in client's jar, "" if
+// none.
+func (ts *testServer) sessionToken(t *testing.T, client *http.Client) string {
+	t.Helper()
+	base, _ := url.Parse(ts.URL)
+	for _, c := range client.Jar.Cookies(base) {
+		if c.Name == ts.Srv.SessionCookieName() {
+			return c.Value
+		}
+	}
+	return ""
 }
 
 // response is an answered request with its body already read.
@@ -117,7 +251,8 @@ func (ts *testServer) postForm(t *testing.T, path string, form url.Values) *resp
 	})
 }
 
-// api sends a JSON body (a string, sent as it is) to the API.
+// api sends a JSON body (a string, sent as it is) to the API, with ts's
+// Bearer token if it has one.
 func (ts *testServer) api(t *testing.T, method, path, body string) *response {
 	t.Helper()
 	var r io.Reader
@@ -125,6 +260,9 @@ func (ts *testServer) api(t *testing.T, method, path, body string) *response {
 	if body != "" {
 		r = strings.NewReader(body)
 		hdr = []string{"Content-Type", "application/json"}
+	}
+	if ts.Token != "" {
+		hdr = append(hdr, "Authorization", "Bearer "+ts.Token)
 	}
 	return ts.do(t, method, path, r, hdr)
 }
@@ -149,6 +287,7 @@ type apiListing struct {
 	Quantity    int    `json:"quantity"`
 	CreatedAt   string `json:"created_at"`
 	UpdatedAt   string `json:"updated_at"`
+	SellerID    int64  `json:"seller_id"`
 }
 
 type apiPage struct {

@@ -34,6 +34,12 @@ type requestInfo struct {
 	// share (cachedPages), with the listing the page shows (0: a list).
 	cacheable bool
 	listing   int64
+	// session is set when the request's session was loaded (auth.go);
+	// user and authErr are who sent it, once authDone.
+	session  bool
+	authDone bool
+	user     *market.User
+	authErr  error
 }
 
 // requestID returns the id of the request carried by ctx.

@@ -293,7 +293,7 @@ func TestDatabaseDown(t *testing.T) {
 		{"DELETE", "/api/v1/listings/1", "", true, 503},
 		{"GET", "/readyz", "", false, 503},
 		{"GET", "/healthz", "", false, 200},
-		{"GET", "/listings/new", "", false, 200},
+		{"GET", "/listings/new", "", false, 503}, // who asks is in the database too
 	} {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
 			ct := "application/json"

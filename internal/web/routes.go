@@ -29,6 +29,12 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /listings/{id}/delete", s.handleListingDelete)
 	mux.HandleFunc("GET /search", s.handleSearch)
 	mux.HandleFunc("GET /c/{slug}", cachedPages(listPage, s.handleCategory))
+	mux.HandleFunc("GET /sellers/{id}", cachedPages(listPage, s.handleSeller))
+	mux.HandleFunc("GET /signup", s.handleSignupForm)
+	mux.HandleFunc("POST /signup", s.handleSignup)
+	mux.HandleFunc("GET /login", s.handleLoginForm)
+	mux.HandleFunc("POST /login", s.handleLogin)
+	mux.HandleFunc("POST /logout", s.handleLogout)
 	mux.HandleFunc("GET /static/{version}/{file...}", s.handleStatic)
 
 	// JSON API v1.
@@ -37,6 +43,12 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/listings/{id}", s.apiGetListing)
 	mux.HandleFunc("PATCH /api/v1/listings/{id}", s.apiUpdateListing)
 	mux.HandleFunc("DELETE /api/v1/listings/{id}", s.apiDeleteListing)
+	mux.HandleFunc("GET /api/v1/sellers/{id}", s.apiGetSeller)
+	mux.HandleFunc("POST /api/v1/users", s.apiSignup)
+	mux.HandleFunc("GET /api/v1/me", s.apiMe)
+	mux.HandleFunc("POST /api/v1/tokens", s.apiCreateToken)
+	mux.HandleFunc("GET /api/v1/tokens", s.apiListTokens)
+	mux.HandleFunc("DELETE /api/v1/tokens/{id}", s.apiRevokeToken)
 	mux.HandleFunc("GET /api/v1/categories", s.apiCategories)
 	mux.HandleFunc("GET /api/v1/suggest", s.apiSuggest)
 	mux.HandleFunc("GET /api/v1/openapi.yaml", s.handleOpenAPI)
@@ -53,6 +65,7 @@ func (s *Server) routes() http.Handler {
 	if s.innerMiddleware != nil {
 		h = s.innerMiddleware(h)
 	}
+	h = s.sessionLayer(h)
 	h = s.crossOriginProtection(h)
 	h = secureHeaders(h)
 	h = s.recoverPanic(h)

@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/bazaarhq/bazaar/internal/password"
 	"github.com/bazaarhq/bazaar/internal/postgres"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -40,6 +43,14 @@ type Config struct {
 	PageCacheBytes int
 	// Registry receives the server's metrics; nil means a new registry.
 	Registry *prometheus.Registry
+	// SessionIdle ends a session unused for this long, SessionLifetime
+	// any session this long after sign-in (0: DefaultSessionIdle,
+	// DefaultSessionLifetime).
+	SessionIdle     time.Duration
+	SessionLifetime time.Duration
+	// Hasher hashes passwords; nil means argon2id at OWASP's minimum with
+	// as many hashes at once as there are CPUs, its gauge in Registry.
+	Hasher *password.Hasher
 
 	innerMiddleware func(http.Handler) http.Handler
 }
@@ -59,6 +70,9 @@ type Server struct {
 	metrics        *metrics
 	cache          *pageCache // nil when off
 	accessLog      io.Writer  // nil: request lines go through logger
+	sessions       *scs.SessionManager
+	idle           time.Duration
+	hasher         *password.Hasher
 	handler        http.Handler
 	// draining is set when shutdown begins, so /readyz turns 503 before the
 	// listener closes.
@@ -79,15 +93,28 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
+	if cfg.SessionIdle == 0 {
+		cfg.SessionIdle = DefaultSessionIdle
+	}
+	if cfg.SessionLifetime == 0 {
+		cfg.SessionLifetime = DefaultSessionLifetime
+	}
 	v, err := newViews()
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Hasher == nil {
+		if cfg.Hasher, err = password.New(password.OWASP, 0, cfg.Registry); err != nil {
+			return nil, err
+		}
 	}
 	s := &Server{
 		db: cfg.DB, logger: cfg.Logger, instance: cfg.Instance, trusted: cfg.TrustedProxies,
 		timeout: cfg.RequestTimeout, secure: cfg.SecureCookies, views: v, registry: cfg.Registry,
 		metrics: newMetrics(cfg.Registry), innerMiddleware: cfg.innerMiddleware, accessLog: cfg.AccessLog,
+		idle: cfg.SessionIdle, hasher: cfg.Hasher,
 	}
+	s.sessions = s.newSessions(cfg)
 	if cfg.PageCacheBytes > 0 {
 		s.cache = newPageCache(cfg.PageCacheBytes, cfg.Registry)
 	}

@@ -38,6 +38,15 @@ type Layout struct {
 	// leaves the menu out); Query is what the header's search box holds.
 	Categories []*market.Category
 	Query      string
+	// UserName is the signed-in user's display name, "" for a guest;
+	// UserID is their id.
+	UserName string
+	UserID   int64
+}
+
+// sellerURL is a seller's page.
+func sellerURL(id int64) templ.SafeURL {
+	return templ.SafeURL("/sellers/" + strconv.FormatInt(id, 10))
 }
 
 // listingURL is the listing's page.
