@@ -32,6 +32,9 @@ type problem struct {
 	Detail   string            `json:"detail,omitempty"`
 	Instance string            `json:"instance,omitempty"`
 	Errors   map[string]string `json:"errors,omitempty"`
+	// Lines names each short line of a refused checkout (409) and how
+	// many are left.
+	Lines []market.Shortage `json:"lines,omitempty"`
 	// RequestID lets a user quote the failing request to support.
 	RequestID string `json:"request_id,omitempty"`
 }
@@ -45,6 +48,7 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, f failure)
 	if len(f.Fields) > 0 {
 		p.Errors = f.Fields
 	}
+	p.Lines = f.Shortages
 	s.writeJSON(w, f.Status, "application/problem+json", p)
 }
 

@@ -22,6 +22,8 @@ type failure struct {
 	Status  int
 	Message string
 	Fields  map[string]string
+	// Shortages are the short lines of a refused checkout.
+	Shortages []market.Shortage
 }
 
 // describe is the one place that turns an error into a status and the words
@@ -32,7 +34,11 @@ func (s *Server) describe(w http.ResponseWriter, r *http.Request, err error) fai
 	var mna *methodNotAllowed
 	var re *requestError
 	var tma *tooManyAttempts
+	var oos *market.OutOfStockError
 	f := failure{Message: market.ErrorMessage(err), Fields: market.ErrorFields(err)}
+	if errors.As(err, &oos) {
+		f.Shortages = oos.Lines
+	}
 	switch {
 	case errors.As(err, &re):
 		// First: a body read that timed out also cancels the request's

@@ -16,6 +16,14 @@ var flashMessages = map[string]string{
 	"welcome":   "Welcome to Bazaar! Your account is ready and you are signed in.",
 	"signedin":  "You are signed in.",
 	"signedout": "You are signed out.",
+	// Buying.
+	"added":        "Added to your cart.",
+	"cart_updated": "Your cart is updated.",
+	"removed":      "Removed from your cart.",
+	"ordered":      "Thank you: your order is placed.",
+	"shipped":      "The order is marked as shipped.",
+	"delivered":    "Thank you for confirming the delivery.",
+	"cancelled":    "The order is cancelled.",
 }
 
 // setFlash arranges for the next page to show the message named key.

@@ -38,6 +38,7 @@ func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
+	s.mergeGuestCart(w, r, u.ID)
 	s.setFlash(w, "welcome")
 	http.Redirect(w, r, f.Next, http.StatusSeeOther)
 }
@@ -93,6 +94,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, status, templates.Login(f))
 		return
 	}
+	s.mergeGuestCart(w, r, u.ID) // the visitor's cart becomes the user's
 	s.setFlash(w, "signedin")
 	http.Redirect(w, r, f.Next, http.StatusSeeOther)
 }

@@ -296,8 +296,15 @@ func (s *Server) layout(w http.ResponseWriter, r *http.Request, title string) te
 	if s.db == nil { // a server without a store: handler tests and fuzzers
 		return l
 	}
+	// The cart count: a visitor's from the cart cookie (a request with a
+	// cookie never meets the shared page cache), a user's from the store.
 	if u := s.currentUser(r); u != nil {
 		l.UserName, l.UserID = u.DisplayName, u.ID
+		if n, err := s.db.CartCount(r.Context(), u.ID); err == nil {
+			l.CartCount = n
+		}
+	} else {
+		l.CartCount = guestCartCount(r)
 	}
 	if tree, err := s.db.Categories(r.Context()); err == nil {
 		l.Categories = tree.Top

@@ -58,6 +58,12 @@ var publicRoutes = []string{
 type fixture struct {
 	owner, other, guest *testServer
 	listing, token      int64
+	// Buying (ownership_buying_test.go): a third person, their listing,
+	// an order the owner bought from them and one they bought from the
+	// owner, made by a case's setup.
+	third          *testServer
+	thirdListing   int64
+	purchase, sale int64
 }
 
 // ownershipCase is one route tried as its owner, another user and a guest:
@@ -72,6 +78,11 @@ type ownershipCase struct {
 	body func(t *testing.T, f *fixture, who string, r *response)
 	// intact checks that the owner's object survived the others' tries.
 	intact func(t *testing.T, f *fixture)
+	// setup, when set, prepares the fixture further before anyone tries.
+	setup func(t *testing.T, f *fixture)
+	// guestServed: a guest's 303 is the route's answer to a visitor (the
+	// visitor's cart), not a request to sign in.
+	guestServed bool
 }
 
 func id(n int64) string { return strconv.FormatInt(n, 10) }
@@ -216,20 +227,21 @@ var ownershipCases = []ownershipCase{
 func TestOwnership(t *testing.T) {
 	t.Parallel()
 	routes := routesInSource(t)
+	cases := slices.Concat(buyingCases, ownershipCases) // POST /logout last: it ends the other user's session
 	for _, r := range routes {
-		in := slices.Contains(publicRoutes, r) || slices.ContainsFunc(ownershipCases, func(c ownershipCase) bool { return c.route == r })
+		in := slices.Contains(publicRoutes, r) || slices.ContainsFunc(cases, func(c ownershipCase) bool { return c.route == r })
 		if !in {
 			t.Errorf("route %q is in routes.go but neither in ownershipCases nor in publicRoutes: say who may use it", r)
 		}
 	}
-	for _, c := range ownershipCases {
+	for _, c := range cases {
 		if !slices.Contains(routes, c.route) {
 			t.Errorf("ownershipCases has %q, which routes.go does not", c.route)
 		}
 	}
 	ts := newTestServer(t)
 	other := ts.as(ts.newUser(t, "Olive Other"))
-	for _, c := range ownershipCases {
+	for _, c := range cases {
 		t.Run(c.route, func(t *testing.T) {
 			// A fresh listing and token of the owner for each case, so
 			// that one case's delete leaves the next its objects.
@@ -242,6 +254,9 @@ func TestOwnership(t *testing.T) {
 			f.token = tok.ID
 			if c.route == "POST /logout" {
 				f.owner = ts.as(ts.newUser(t, "Sam Seller")) // a session of its own, not the shared one
+			}
+			if c.setup != nil {
+				c.setup(t, f)
 			}
 			for _, who := range []struct {
 				name string
@@ -257,7 +272,7 @@ func TestOwnership(t *testing.T) {
 					continue
 				}
 				switch {
-				case who.want == http.StatusSeeOther && who.name == "guest" && c.route != "POST /logout":
+				case who.want == http.StatusSeeOther && who.name == "guest" && c.route != "POST /logout" && !c.guestServed:
 					loc := r.Header.Get("Location")
 					u, err := url.Parse(loc)
 					if err != nil || u.Path != "/login" || u.Host != "" || !strings.HasPrefix(u.Query().Get("next"), "/") {

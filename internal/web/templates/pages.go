@@ -42,6 +42,9 @@ type Layout struct {
 	// UserID is their id.
 	UserName string
 	UserID   int64
+	// CartCount is the number of units in the visitor's or user's cart,
+	// shown in the header.
+	CartCount int
 }
 
 // sellerURL is a seller's page.
@@ -59,3 +62,6 @@ func isoTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // day is t as people read it: 2 Jan 2006.
 func day(t time.Time) string { return t.UTC().Format("2 Jan 2006") }
+
+// moment is t to the minute, for an order's history.
+func moment(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") }
