@@ -76,6 +76,10 @@ const (
 	// targetCached: the app answering anonymous visitors from its page
 	// cache, against the bare floor rendering the page (issue 13).
 	targetCached = 2.0
+	// targetSignedIn: the home page for a signed-in seller (the session
+	// read from PostgreSQL, then the user, on every request) against the
+	// floor's anonymous home page (issue 7).
+	targetSignedIn = 0.8
 	// targetRSSMiB: the app's peak resident memory over the whole run,
 	// page cache included.
 	targetRSSMiB = 64
@@ -319,7 +323,7 @@ func (b *bench) start(ctx context.Context) ([]*target, error) {
 	b.logf("migrated and seeded %d listings into each database", b.cfg.Listings)
 
 	targets := []*target{
-		{name: "app", kinds: []string{"get", "listing", "post", "get-cached", "listing-cached"}, db: dbs["app"]},
+		{name: "app", kinds: []string{"get", "listing", "post", "get-cached", "listing-cached", "get-signed-in"}, db: dbs["app"]},
 		{name: "floor", kinds: []string{"get", "listing", "post"}, db: dbs["floor"]},
 		{name: "bare", kinds: []string{"get", "listing"}, db: dbs["floor"]},
 	}
@@ -495,6 +499,12 @@ func (b *bench) check(ctx context.Context, targets []*target) error {
 		if status != 303 || !strings.HasPrefix(loc, "/listings/") {
 			return invalidf("%s: POST /listings answered %d to %q, want a 303 to /listings/{id}", t.name, status, loc)
 		}
+	}
+	// The signed-in home page is the seller's: it names them.
+	if status, _, body, _, err := httpDoCookie(ctx, "GET", targets[0].url+"/", "", "bench=uncached; "+targets[0].session); err != nil {
+		return err
+	} else if status != 200 || !strings.Contains(string(body), `class="user-name"`) {
+		return invalidf("the app's home page with the seller's session: %d, not signed in", status)
 	}
 	if links["app"] != links["floor"] {
 		b.logf("note: the app's and the floor's home pages list different ids (the databases diverged)")

@@ -52,6 +52,7 @@ var comparisons = []comparison{
 	{"post", "floor", "post", targetPost},
 	{"get-cached", "bare", "get", targetCached},
 	{"listing-cached", "bare", "listing", targetCached},
+	{"get-signed-in", "floor", "get", targetSignedIn},
 }
 
 // kinds are the requests measured, in this order in every round. The
@@ -60,7 +61,10 @@ var comparisons = []comparison{
 // way; the floors ignore it. The -cached kinds send none: the app may
 // answer from its cache. Only the app serves them; the bare floor's
 // sample of the same page, from the same round, is the comparison.
-var kinds = []string{"get", "listing", "post", "get-cached", "listing-cached"}
+// get-signed-in is the home page with a signed-in seller's session cookie
+// (and the uncached one): the app loads the session and the user from
+// PostgreSQL each time; compared with the floor's anonymous home page.
+var kinds = []string{"get", "listing", "post", "get-cached", "listing-cached", "get-signed-in"}
 
 // uncachedCookie is the cookie the uncached kinds send.
 const uncachedCookie = "Cookie: bench=uncached"
@@ -164,7 +168,7 @@ func (b *bench) wrk(ctx context.Context, file string, t *target, kind string, d 
 	args := []string{"-t" + strconv.Itoa(b.cfg.Threads), "-c" + strconv.Itoa(b.cfg.Conns), "-d" + strconv.Itoa(int(d/time.Second)) + "s", "--timeout", "10s", "--latency"}
 	url := t.url + "/"
 	switch {
-	case kind == "post" && t.session != "":
+	case (kind == "post" || kind == "get-signed-in") && t.session != "":
 		args = append(args, "-H", uncachedCookie+"; "+t.session)
 	case kind == "get", kind == "listing", kind == "post":
 		args = append(args, "-H", uncachedCookie)
@@ -341,6 +345,8 @@ func request(kind string) string {
 		return "GET / cached"
 	case "listing-cached":
 		return "GET /listings/N cached"
+	case "get-signed-in":
+		return "GET / signed in"
 	}
 	return "GET /"
 }

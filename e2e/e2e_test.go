@@ -400,12 +400,33 @@ func (e *suite) nodeLoss(t *testing.T) {
 }
 
 // rollingRestart: deploy/rollout.sh replaces every replica under load
-// without a failed request or a lost write.
+// without a failed request or a lost write, and a signed-in user stays
+// signed in (sessions are in PostgreSQL, not in a replica).
 func (e *suite) rollingRestart(t *testing.T) {
 	s, run := e.s, e.run
 	// Back to full strength after the node loss: Docker does not restart
 	// a container that `docker kill` stopped, whatever its restart policy.
 	before := s.ensureReplicas(t, replicas)
+	_, cookie, err := s.signIn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := func() *response { // by the session cookie alone
+		u, err := s.url("/api/v1/me")
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		req.AddCookie(cookie)
+		resp, err := s.do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if r := me(); r.StatusCode != http.StatusOK {
+		t.Fatalf("signed in before the rollout: GET /api/v1/me = %s %s", r.Status, r.body)
+	}
 
 	prefix := "rollout-" + run
 	l := s.startLoad(prefix, 50, 200*time.Millisecond)
@@ -445,6 +466,12 @@ func (e *suite) rollingRestart(t *testing.T) {
 		}
 	}
 	s.checkWrites(t, prefix, rs)
+	// Every replica that saw the sign-in is gone; the session is not.
+	for i := range replicas {
+		if r := me(); r.StatusCode != http.StatusOK || !strings.Contains(r.body, "E2E Seller") {
+			t.Errorf("signed out by the rolling restart (request %d): GET /api/v1/me = %s %s", i+1, r.Status, r.body)
+		}
+	}
 }
 
 // databaseRestart: a database restart under load gives prompt 503s, not

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bazaarhq/bazaar/internal/mail/mailtest"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
@@ -21,7 +22,7 @@ import (
 // small CI machine under -race; each step (one click and the page it loads)
 // takes well under a second, so a step that needs 20s is hung, not slow.
 const (
-	browserTestTimeout = 90 * time.Second
+	browserTestTimeout = 180 * time.Second
 	browserStepTimeout = 20 * time.Second
 )
 
@@ -41,7 +42,8 @@ var listingPath = regexp.MustCompile(`^/listings/\d+$`)
 // errors.
 func TestBrowserSellFlow(t *testing.T) {
 	exe := findChromium(t)
-	a := startApp(t, nil)
+	smtp := mailtest.NewServer(t)
+	a := startApp(t, map[string]string{"BAZAAR_SMTP_URL": smtp.URL()})
 	base := startNginx(t, a.Addr) // as users reach the app: redirects, Host and headers pass nginx
 	b := newBrowser(t, exe, a)
 	baseURL, err := url.Parse(base)
@@ -139,6 +141,84 @@ func TestBrowserSellFlow(t *testing.T) {
 	b.wantPath(loc.Path)
 	b.wantText("h1", name)
 	b.wantNoFlash()
+	if n := b.editControls(); n != 2 {
+		t.Errorf("the seller sees %d edit and delete controls on their listing, want 2", n)
+	}
+
+	// From the name in the header to the account page, and on to the
+	// seller's own page, which lists the item.
+	b.wantStatus(b.click("click your name", `//header//a[contains(@class,"user-name")]`), 200)
+	b.wantPath("/account")
+	b.wantFitsPhone()
+	b.wantStatus(b.click("click Your listings", `//main//a[normalize-space()="Your listings"]`), 200)
+	if p := b.location().Path; !strings.HasPrefix(p, "/sellers/") {
+		t.Fatalf("Your listings led to %s, want /sellers/{id}", p)
+	}
+	b.wantText("h1", "Listings by Ada Lovelace")
+	b.wantText(".card h2 a", name)
+	b.wantFitsPhone()
+
+	// Signed out, the header offers to sign in again.
+	b.wantStatus(b.click("sign out", `//header//button[normalize-space()="Sign out"]`), 200)
+	b.wantPath("/")
+	b.wantText(".flash", "You are signed out.")
+
+	// Someone else signs in and finds the listing without edit controls.
+	other := signUp(t, a.URL, "olive@example.com")
+	b.signIn(other.Email, other.Password)
+	b.wantText("header .user-name", "Tess Tester")
+	b.wantStatus(tabRun(b, "open the listing", chromedp.NavigateResponse(base+loc.Path)), 200)
+	b.wantText("h1", name)
+	if n := b.editControls(); n != 0 {
+		t.Errorf("another user sees %d edit or delete controls", n)
+	}
+
+	// She forgets her password: the link comes by mail, through the
+	// test's SMTP server, and sets a new one.
+	b.wantStatus(b.click("sign out", `//header//button[normalize-space()="Sign out"]`), 200)
+	b.wantStatus(b.click("click Sign in", `//header//a[normalize-space()="Sign in"]`), 200)
+	b.wantStatus(b.click("click Forgotten your password?", `//main//a[normalize-space()="Forgotten your password?"]`), 200)
+	b.wantPath("/password/forgot")
+	b.wantFitsPhone()
+	b.do("type the email", chromedp.SendKeys(chromedp.CSS("#email"), other.Email))
+	b.wantStatus(b.click("send the link", `//main//form//button[normalize-space()="Send the link"]`), 200)
+	b.wantPath("/password/forgot")
+	if msg := b.text(".flash"); !strings.HasPrefix(msg, "If an account uses that email") {
+		t.Errorf("after asking for a link: %q", msg)
+	}
+	msgs := smtp.WaitFor(t, 1)
+	link, err := url.Parse(mailtest.Link(t, msgs[0]))
+	if err != nil || msgs[0].To[0] != other.Email {
+		t.Fatalf("reset mail to %v, link %v", msgs[0].To, err)
+	}
+	b.wantStatus(tabRun(b, "follow the mail's link", chromedp.NavigateResponse(base+link.RequestURI())), 200)
+	b.wantText("h1", "Choose a new password")
+	b.wantFitsPhone()
+	b.do("type a new password", chromedp.SendKeys(chromedp.CSS("#password"), "olives-new-password-7"))
+	b.wantStatus(b.click("set the password", `//main//form//button[normalize-space()="Set the password"]`), 200)
+	b.wantPath("/")
+	b.wantText("header .user-name", "Tess Tester")
+}
+
+// signIn signs in through the header's link and the login form.
+func (b *browser) signIn(email, pw string) {
+	b.t.Helper()
+	b.wantStatus(b.click("click Sign in", `//header//a[normalize-space()="Sign in"]`), 200)
+	b.wantPath("/login")
+	b.wantFitsPhone()
+	b.do("fill in the login form",
+		chromedp.SendKeys(chromedp.CSS("#email"), email),
+		chromedp.SendKeys(chromedp.CSS("#password"), pw),
+	)
+	b.wantStatus(b.click("sign in", `//main//form//button[normalize-space()="Sign in"]`), 200)
+	b.wantPath("/")
+	b.wantText(".flash", "You are signed in.")
+}
+
+// editControls counts the listing page's edit link and delete form.
+func (b *browser) editControls() int {
+	b.t.Helper()
+	return tabRun(b, "count edit controls", chromedp.Evaluate[int](`document.querySelectorAll('a[href$="/edit"], form[action$="/delete"]').length`))
 }
 
 // findChromium returns the path of a Chromium or Chrome binary. Without one

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -35,6 +36,8 @@ type config struct {
 	// SessionIdle, or SessionLifetime after it began, it ends.
 	SessionIdle     time.Duration
 	SessionLifetime time.Duration
+	// PublicURL is the site's address for links in mail.
+	PublicURL string
 }
 
 // loadConfig reads and validates the environment, reporting every bad value
@@ -142,6 +145,16 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	} else if _, err := mail.NewSMTP("smtp://localhost", c.MailFrom); err != nil {
 		bad("BAZAAR_MAIL_FROM", "must be an address such as \"Bazaar <no-reply@example.com>\", got %q", c.MailFrom)
+	}
+	c.PublicURL = strings.TrimSuffix(getenv("BAZAAR_PUBLIC_URL"), "/")
+	if c.PublicURL == "" {
+		port := "8080"
+		if _, p, err := net.SplitHostPort(c.Addr); err == nil && p != "0" {
+			port = p
+		}
+		c.PublicURL = "http://localhost:" + port
+	} else if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		bad("BAZAAR_PUBLIC_URL", "must be the site's address such as https://bazaar.example, got %q", c.PublicURL)
 	}
 	if c.Instance == "" {
 		c.Instance, _ = os.Hostname()

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bazaarhq/bazaar/internal/postgres/postgrestest"
 )
@@ -70,5 +71,41 @@ func TestDatabaseURLFile(t *testing.T) {
 	env := map[string]string{"DATABASE_URL_FILE": f}
 	if err := run(context.Background(), []string{"bazaar", "migrate"}, func(k string) string { return env[k] }, &out, &out); err != nil {
 		t.Fatalf("migrate with DATABASE_URL_FILE: %v\n%s", err, out.String())
+	}
+}
+
+// The accounts settings: lifetimes and the public address, each bad value
+// named.
+func TestAccountSettings(t *testing.T) {
+	base := map[string]string{"DATABASE_URL": "postgres://x@db/x"}
+	load := func(extra map[string]string) (config, error) {
+		return loadConfig(func(k string) string {
+			if v, ok := extra[k]; ok {
+				return v
+			}
+			return base[k]
+		})
+	}
+	cfg, err := load(map[string]string{"BAZAAR_ADDR": ":9090"})
+	if err != nil || cfg.PublicURL != "http://localhost:9090" || cfg.SessionIdle != 7*24*time.Hour || cfg.SessionLifetime != 30*24*time.Hour {
+		t.Errorf("defaults: %q %v %v (%v)", cfg.PublicURL, cfg.SessionIdle, cfg.SessionLifetime, err)
+	}
+	cfg, err = load(map[string]string{"BAZAAR_PUBLIC_URL": "https://bazaar.example/", "BAZAAR_SESSION_IDLE": "1h", "BAZAAR_SESSION_LIFETIME": "24h"})
+	if err != nil || cfg.PublicURL != "https://bazaar.example" || cfg.SessionIdle != time.Hour || cfg.SessionLifetime != 24*time.Hour {
+		t.Errorf("set: %q %v %v (%v)", cfg.PublicURL, cfg.SessionIdle, cfg.SessionLifetime, err)
+	}
+	for _, tt := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"BAZAAR_PUBLIC_URL": "bazaar.example"}, "BAZAAR_PUBLIC_URL"},
+		{map[string]string{"BAZAAR_PUBLIC_URL": "ftp://bazaar.example"}, "BAZAAR_PUBLIC_URL"},
+		{map[string]string{"BAZAAR_SESSION_IDLE": "soon"}, "BAZAAR_SESSION_IDLE"},
+		{map[string]string{"BAZAAR_SESSION_IDLE": "48h", "BAZAAR_SESSION_LIFETIME": "24h"}, "BAZAAR_SESSION_IDLE"},
+		{map[string]string{"BAZAAR_SESSION_LIFETIME": "0s"}, "BAZAAR_SESSION_LIFETIME"},
+	} {
+		if _, err := load(tt.env); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: error %v, want one naming %s", tt.env, err, tt.want)
+		}
 	}
 }

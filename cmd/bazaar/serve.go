@@ -63,7 +63,7 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 		DB: db, Logger: logger, Instance: cfg.Instance, TrustedProxies: cfg.TrustedProxies,
 		RequestTimeout: cfg.RequestTimeout, SecureCookies: cfg.SecureCookies, Registry: reg,
 		PageCacheBytes: cfg.PageCacheBytes, AccessLog: out,
-		SessionIdle: cfg.SessionIdle, SessionLifetime: cfg.SessionLifetime,
+		SessionIdle: cfg.SessionIdle, SessionLifetime: cfg.SessionLifetime, PublicURL: cfg.PublicURL,
 	})
 	if err != nil {
 		return err

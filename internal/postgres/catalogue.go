@@ -166,7 +166,7 @@ func (db *DB) Search(ctx context.Context, f search.Filter) (*search.Result, erro
 	default:
 		order = "id DESC"
 	}
-	pageSQL := `SELECT ` + listingColumns + `, score FROM (
+	pageSQL := `SELECT ` + listColumns + `, score FROM (
 		SELECT *, ` + score + ` AS score FROM listings WHERE ` + base + ` AND ` + inCategory + `
 	) AS listings`
 	if after != "" {

@@ -23,9 +23,17 @@ func scanListing(row pgx.CollectableRow) (*market.Listing, error) {
 
 // listingColumns reads a listing from "listings"; the category's slug is a
 // primary-key lookup in a 50-row table, and the seller's name one in users.
-const listingColumns = `id, name, description, price_cents, currency, quantity,
+const listingColumns = listColumnsBase + `(SELECT display_name FROM users WHERE users.id = listings.seller_id)`
+
+// listColumns reads listings for a list (home, seller and category pages,
+// search, the API's lists): the same, but SellerName stays empty, since no
+// list shows it, and 24 lookups in users would cost the home page time
+// for nothing.
+const listColumns = listColumnsBase + `''`
+
+const listColumnsBase = `id, name, description, price_cents, currency, quantity,
 	(SELECT slug FROM categories WHERE categories.id = listings.category_id), condition, created_at, updated_at, version,
-	seller_id, (SELECT display_name FROM users WHERE users.id = listings.seller_id)`
+	seller_id, `
 
 // CreateListing validates l, stores it as l.SellerID's, and fills in its
 // ID, times and seller name. A SellerID of 0 gives it to the archive
@@ -112,7 +120,7 @@ func (db *DB) Listings(ctx context.Context, f market.ListingFilter) (*market.Lis
 		args = append(args, f.SellerID)
 		where += " AND seller_id = $" + strconv.Itoa(len(args))
 	}
-	rows, _ := db.pool.Query(ctx, `SELECT `+listingColumns+` FROM listings WHERE `+where+` ORDER BY id `+order+` LIMIT $1`, args...)
+	rows, _ := db.pool.Query(ctx, `SELECT `+listColumns+` FROM listings WHERE `+where+` ORDER BY id `+order+` LIMIT $1`, args...)
 	rs, err := pgx.AppendRows(make([]*market.Listing, 0, f.Limit+1), rows, scanListing)
 	if err != nil {
 		return nil, translate(err)

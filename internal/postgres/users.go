@@ -52,16 +52,26 @@ func (db *DB) UpgradePasswordHash(ctx context.Context, id int64, old, new string
 	return translate(err)
 }
 
-// UpdateDisplayName sets the user's display name after checking it.
+// UpdateDisplayName sets the user's display name after checking it. Pages
+// show sellers' names, so the change is announced on ListingsChannel in the
+// same transaction ("flush": every replica's page cache drops its pages).
 func (db *DB) UpdateDisplayName(ctx context.Context, id int64, name string) (*market.User, error) {
 	p := market.Problems{}
 	name = market.ValidateDisplayName(p, name)
 	if err := p.Err(); err != nil {
 		return nil, err
 	}
-	rows, _ := db.pool.Query(ctx, `UPDATE users SET display_name = $2, updated_at = now() WHERE id = $1 RETURNING `+userColumns, id, name)
-	u, err := pgx.CollectExactlyOneRow(rows, scanUser)
-	return u, translate(err)
+	var u *market.User
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `UPDATE users SET display_name = $2, updated_at = now() WHERE id = $1 RETURNING `+userColumns, id, name)
+		var err error
+		if u, err = pgx.CollectExactlyOneRow(rows, scanUser); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, 'flush')`, ListingsChannel)
+		return err
+	})
+	return u, err
 }
 
 // ChangePassword sets the user's password hash and ends every session of
@@ -114,10 +124,19 @@ func (db *DB) SessionCount(ctx context.Context, userID int64) (int, error) {
 // the failures recorded in the last market.LoginWindow: for this account
 // from this address, and from this address over all accounts.
 func (db *DB) LoginBlocked(ctx context.Context, email, client string) (time.Duration, error) {
+	return loginBlocked(ctx, db.pool, email, client)
+}
+
+// queryRower is what both the pool and a transaction offer.
+type queryRower interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func loginBlocked(ctx context.Context, q queryRower, email, client string) (time.Duration, error) {
 	// For each limit, the wait is until the failure that filled it leaves
 	// the window: the limit-th most recent one.
 	var secs float64
-	err := db.pool.QueryRow(ctx, `
+	err := q.QueryRow(ctx, `
 		WITH recent AS (
 			SELECT email, at FROM login_failures
 			WHERE client = $2 AND at > now() - make_interval(secs => $3)
@@ -133,6 +152,30 @@ func (db *DB) LoginBlocked(ctx context.Context, email, client string) (time.Dura
 	}
 	wait := time.Duration(secs * float64(time.Second))
 	return max(wait, 0), nil
+}
+
+// BeginLoginAttempt admits one sign-in attempt for email from client, or
+// says how long to wait. An admitted attempt is counted as a failure at
+// once, before its password is checked (ClearLoginFailures forgets it when
+// the password was right), so that attempts in flight count too: checking
+// and counting happen under a transaction-scoped advisory lock on the
+// client address (both limits are per address), so no burst of concurrent
+// attempts, on however many replicas, gets past the limit. The lock is
+// held for two short statements, never while a password is hashed.
+func (db *DB) BeginLoginAttempt(ctx context.Context, email, client string) (time.Duration, error) {
+	var wait time.Duration
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('bazaar login ' || $1, 0))`, client); err != nil {
+			return err
+		}
+		var err error
+		if wait, err = loginBlocked(ctx, tx, email, client); err != nil || wait > 0 {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO login_failures (email, client) VALUES ($1, $2)`, email, client)
+		return err
+	})
+	return wait, err
 }
 
 // RecordLoginFailure counts one failed login for email from client.

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bazaarhq/bazaar/internal/web"
 )
@@ -254,4 +255,38 @@ func TestSellerPages(t *testing.T) {
 	}
 	wantPage(t, g.get(t, "/sellers/999999"), http.StatusNotFound)
 	wantProblem(t, g.api(t, "GET", "/api/v1/sellers/999999", ""), http.StatusNotFound)
+}
+
+// TestSessionLifetimes: a session unused for the idle timeout ends (its
+// row is deleted), and so does any session at its absolute lifetime.
+func TestSessionLifetimes(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name           string
+		idle, lifetime time.Duration
+		touch          bool // use the session halfway
+	}{
+		{"idle", time.Second, time.Hour, false},
+		{"absolute", 3 * time.Second, 1500 * time.Millisecond, true}, // used at 0.8s: not idle at 2s
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ts := newTestServer(t, func(c *web.Config) { c.SessionIdle, c.SessionLifetime = tt.idle, tt.lifetime })
+			c := ts.login(t, ts.User.Email, testPassword)
+			token := ts.sessionToken(t, c)
+			if tt.touch {
+				time.Sleep(800 * time.Millisecond) // waiting for time to pass, not for readiness
+				if !ts.signedIn(t, c) {
+					t.Fatal("signed out before any limit")
+				}
+			}
+			time.Sleep(1200 * time.Millisecond)
+			if ts.signedIn(t, c) {
+				t.Errorf("still signed in after the %s limit", tt.name)
+			}
+			if ok, _ := ts.DB.SessionExists(context.Background(), token); ok {
+				t.Errorf("the session row outlived the %s limit", tt.name)
+			}
+		})
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/bazaarhq/bazaar/internal/market"
+	"github.com/bazaarhq/bazaar/internal/postgres"
 )
 
 // Session keys. A session holds who is signed in and when the session was
@@ -95,8 +96,23 @@ func (s *Server) sessionLayer(next http.Handler) http.Handler {
 				return
 			}
 		}
+		// The store reads the session's user with the session, in one
+		// query (postgres.SessionUser); lookupUser takes it from here.
+		if info, ok := r.Context().Value(infoKey).(*requestInfo); ok {
+			info.sessionUser = new(postgres.SessionUser)
+			r = r.WithContext(postgres.WithSessionUser(r.Context(), info.sessionUser))
+		}
 		loaded.ServeHTTP(w, r)
 	})
+}
+
+// sessionLoaded reports whether r's session was loaded, so that s.sessions'
+// Get, Put and Pop may be called: always for unsafe methods, for GET and
+// HEAD only when the request carries the session cookie (a GET without it
+// has no session, and its values are all zero).
+func (s *Server) sessionLoaded(r *http.Request) bool {
+	info, _ := r.Context().Value(infoKey).(*requestInfo)
+	return info != nil && info.session
 }
 
 // wantsSession reports whether a GET of path may need to know who asks.
@@ -224,6 +240,9 @@ func (s *Server) lookupUser(r *http.Request, info *requestInfo) (*market.User, e
 	if id == 0 {
 		return nil, nil
 	}
+	if su := info.sessionUser; su != nil && su.User != nil && su.User.ID == id {
+		return su.User, nil // read with the session
+	}
 	u, err := s.db.User(r.Context(), id)
 	if market.ErrorCode(err) == market.ENOTFOUND {
 		return nil, nil // the account is gone
@@ -277,13 +296,14 @@ var errBadCredentials = market.Errorf(market.EUNAUTHORIZED, "The email or passwo
 
 // checkPassword signs a person in by email and password, within the limit
 // on failed attempts (per account and per client address, in PostgreSQL
-// so that it holds across replicas). It returns the user, or
-// errBadCredentials, or *tooManyAttempts.
+// so that it holds across replicas, and counted before the password is
+// checked so that concurrent attempts cannot slip past it). It returns the
+// user, or errBadCredentials, or *tooManyAttempts.
 func (s *Server) checkPassword(r *http.Request, email, pw string) (*market.User, error) {
 	ctx := r.Context()
 	email = strings.TrimSpace(email)
 	client, _ := s.clientIP(r)
-	wait, err := s.db.LoginBlocked(ctx, email, client)
+	wait, err := s.db.BeginLoginAttempt(ctx, email, client)
 	if err != nil {
 		return nil, err
 	}
@@ -319,10 +339,7 @@ func (s *Server) checkPassword(r *http.Request, email, pw string) (*market.User,
 	default:
 		return nil, err
 	}
-	if err := s.db.RecordLoginFailure(ctx, email, client); err != nil {
-		return nil, err
-	}
-	return nil, errBadCredentials
+	return nil, errBadCredentials // BeginLoginAttempt counted it
 }
 
 // isTooMany reports whether err is a refused sign-in attempt.

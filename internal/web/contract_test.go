@@ -245,3 +245,55 @@ func TestOpenAPIRequestSchemas(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPIAccountsContract: the account and seller routes answer as
+// openapi.yaml documents, for a signed-in caller and a guest.
+func TestOpenAPIAccountsContract(t *testing.T) {
+	t.Parallel()
+	c := newContract(t)
+	ts := newTestServer(t)
+	g := ts.guest(t)
+	l := ts.createAPI(t, lampJSON)
+	tok := decode[struct {
+		ID int64 `json:"id"`
+	}](t, ts.api(t, "POST", "/api/v1/tokens", `{"name":"revoke me"}`))
+	seller := "/api/v1/sellers/" + strconv.FormatInt(ts.User.ID, 10)
+	signup := `{"email":"contract@example.com","display_name":"C","password":"` + testPassword + `"}`
+	for _, tt := range []struct {
+		as                           *testServer
+		method, template, path, body string
+	}{
+		{ts, "GET", "/api/v1/me", "/api/v1/me", ""},
+		{g, "GET", "/api/v1/me", "/api/v1/me", ""},
+		{ts, "GET", "/api/v1/tokens", "/api/v1/tokens", ""},
+		{g, "GET", "/api/v1/tokens", "/api/v1/tokens", ""},
+		{ts, "POST", "/api/v1/tokens", "/api/v1/tokens", `{"name":"script"}`},
+		{g, "POST", "/api/v1/tokens", "/api/v1/tokens", `{"email":"` + ts.User.Email + `","password":"` + testPassword + `","name":"script"}`},
+		{g, "POST", "/api/v1/tokens", "/api/v1/tokens", `{"email":"` + ts.User.Email + `","password":"wrong password","name":"script"}`},
+		{g, "POST", "/api/v1/tokens", "/api/v1/tokens", `{"name":"script"}`},
+		{ts, "POST", "/api/v1/tokens", "/api/v1/tokens", `{"name":""}`},
+		{ts, "DELETE", "/api/v1/tokens/{id}", "/api/v1/tokens/" + strconv.FormatInt(tok.ID, 10), ""},
+		{ts, "DELETE", "/api/v1/tokens/{id}", "/api/v1/tokens/" + strconv.FormatInt(tok.ID, 10), ""},
+		{g, "DELETE", "/api/v1/tokens/{id}", "/api/v1/tokens/1", ""},
+		{g, "POST", "/api/v1/users", "/api/v1/users", signup},
+		{g, "POST", "/api/v1/users", "/api/v1/users", signup},
+		{g, "POST", "/api/v1/users", "/api/v1/users", `{"email":"x","display_name":"","password":"short"}`},
+		{g, "GET", "/api/v1/sellers/{id}", seller, ""},
+		{g, "GET", "/api/v1/sellers/{id}", seller + "?limit=0", ""},
+		{g, "GET", "/api/v1/sellers/{id}", "/api/v1/sellers/999999", ""},
+		{g, "POST", "/api/v1/listings", "/api/v1/listings", lampJSON},
+		{g, "PATCH", "/api/v1/listings/{id}", "/api/v1/listings/" + strconv.FormatInt(l.ID, 10), `{"quantity":1}`},
+		{g, "DELETE", "/api/v1/listings/{id}", "/api/v1/listings/" + strconv.FormatInt(l.ID, 10), ""},
+	} {
+		c.check(t, tt.method, tt.template, tt.as.api(t, tt.method, tt.path, tt.body))
+	}
+	// Past the limit of failed sign-ins: 429 with Retry-After.
+	var r *response
+	for range 11 {
+		r = g.api(t, "POST", "/api/v1/tokens", `{"email":"`+ts.User.Email+`","password":"wrong password","name":"x"}`)
+	}
+	if r.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("11th failure: %d", r.StatusCode)
+	}
+	c.check(t, "POST", "/api/v1/tokens", r)
+}

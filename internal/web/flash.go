@@ -17,13 +17,18 @@ var flashMessages = map[string]string{
 	"signedin":  "You are signed in.",
 	"signedout": "You are signed out.",
 	// Buying.
-	"added":        "Added to your cart.",
-	"cart_updated": "Your cart is updated.",
-	"removed":      "Removed from your cart.",
-	"ordered":      "Thank you: your order is placed.",
-	"shipped":      "The order is marked as shipped.",
-	"delivered":    "Thank you for confirming the delivery.",
-	"cancelled":    "The order is cancelled.",
+	"added":           "Added to your cart.",
+	"cart_updated":    "Your cart is updated.",
+	"removed":         "Removed from your cart.",
+	"ordered":         "Thank you: your order is placed.",
+	"shipped":         "The order is marked as shipped.",
+	"delivered":       "Thank you for confirming the delivery.",
+	"cancelled":       "The order is cancelled.",
+	"namesaved":       "Your display name is saved.",
+	"passwordchanged": "Your password is changed. Every other session of your account is signed out.",
+	"tokenrevoked":    "The token is revoked; it no longer works.",
+	"resetsent":       "If an account uses that email, a link to reset its password is on its way. It works for an hour.",
+	"passwordreset":   "Your password is changed and you are signed in. Every other session of your account is signed out.",
 }
 
 // setFlash arranges for the next page to show the message named key.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/bazaarhq/bazaar/internal/market"
+	"github.com/bazaarhq/bazaar/internal/postgres"
 )
 
 type ctxKey int
@@ -36,10 +37,12 @@ type requestInfo struct {
 	listing   int64
 	// session is set when the request's session was loaded (auth.go);
 	// user and authErr are who sent it, once authDone.
-	session  bool
-	authDone bool
-	user     *market.User
-	authErr  error
+	session bool
+	// sessionUser is filled by the session store with the session's user.
+	sessionUser *postgres.SessionUser
+	authDone    bool
+	user        *market.User
+	authErr     error
 }
 
 // requestID returns the id of the request carried by ctx.

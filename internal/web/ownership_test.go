@@ -48,6 +48,12 @@ var publicRoutes = []string{
 	"GET /api/v1/suggest",
 	"GET /api/v1/openapi.yaml",
 	"POST /api/v1/users",
+	// A reset acts on the account its link names, whoever follows it: the
+	// link is the credential (TestPasswordResetThroughTheOutbox).
+	"GET /password/forgot",
+	"POST /password/forgot",
+	"GET /password/reset",
+	"POST /password/reset",
 	"GET /healthz",
 	"GET /readyz",
 	"GET /metrics",
@@ -216,6 +222,35 @@ var ownershipCases = []ownershipCase{
 			// The owner revokes another of their tokens, so that the
 			// request is not authenticated by the token it revokes.
 			return w.api(t, "DELETE", "/api/v1/tokens/"+id(f.token), "")
+		}},
+	// The account page and its forms act on the signed-in user's own
+	// account; another user's token id is a 404.
+	{route: "GET /account", owner: 200, other: 200, guest: 303,
+		do: func(t *testing.T, f *fixture, w *testServer) *response { return w.get(t, "/account") },
+		body: func(t *testing.T, f *fixture, who string, r *response) {
+			if (who == "owner") != strings.Contains(r.body, f.owner.User.Email) {
+				t.Errorf("%s: the account page shows the wrong account", who)
+			}
+		}},
+	{route: "POST /account/name", owner: 303, other: 303, guest: 303,
+		do: func(t *testing.T, f *fixture, w *testServer) *response {
+			name := "Sam Seller"
+			if w.User != nil {
+				name = w.User.Name
+			}
+			return w.postForm(t, "/account/name", url.Values{"display_name": {name}})
+		}},
+	{route: "POST /account/password", owner: 422, other: 422, guest: 303,
+		do: func(t *testing.T, f *fixture, w *testServer) *response {
+			return w.postForm(t, "/account/password", url.Values{"current_password": {testPassword}, "new_password": {"x"}})
+		}},
+	{route: "POST /account/tokens", owner: 303, other: 303, guest: 303,
+		do: func(t *testing.T, f *fixture, w *testServer) *response {
+			return w.postForm(t, "/account/tokens", url.Values{"name": {"page token"}})
+		}},
+	{route: "POST /account/tokens/{id}/delete", owner: 303, other: 404, guest: 303, intact: tokenIntact,
+		do: func(t *testing.T, f *fixture, w *testServer) *response {
+			return w.postForm(t, "/account/tokens/"+id(f.token)+"/delete", nil)
 		}},
 	{route: "POST /logout", owner: 303, other: 303, guest: 303,
 		do: func(t *testing.T, f *fixture, w *testServer) *response { return w.postForm(t, "/logout", nil) }},

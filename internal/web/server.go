@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,10 @@ type Config struct {
 	// DefaultSessionLifetime).
 	SessionIdle     time.Duration
 	SessionLifetime time.Duration
+	// PublicURL is the site's address as people reach it
+	// ("https://bazaar.example"), for the links in mail; never taken from
+	// a request's Host, which a client writes. Empty: http://localhost:8080.
+	PublicURL string
 	// Hasher hashes passwords; nil means argon2id at OWASP's minimum with
 	// as many hashes at once as there are CPUs, its gauge in Registry.
 	Hasher *password.Hasher
@@ -73,6 +78,7 @@ type Server struct {
 	sessions       *scs.SessionManager
 	idle           time.Duration
 	hasher         *password.Hasher
+	publicURL      string
 	handler        http.Handler
 	// draining is set when shutdown begins, so /readyz turns 503 before the
 	// listener closes.
@@ -112,7 +118,10 @@ func NewServer(cfg Config) (*Server, error) {
 		db: cfg.DB, logger: cfg.Logger, instance: cfg.Instance, trusted: cfg.TrustedProxies,
 		timeout: cfg.RequestTimeout, secure: cfg.SecureCookies, views: v, registry: cfg.Registry,
 		metrics: newMetrics(cfg.Registry), innerMiddleware: cfg.innerMiddleware, accessLog: cfg.AccessLog,
-		idle: cfg.SessionIdle, hasher: cfg.Hasher,
+		idle: cfg.SessionIdle, hasher: cfg.Hasher, publicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
+	}
+	if s.publicURL == "" {
+		s.publicURL = "http://localhost:8080"
 	}
 	s.sessions = s.newSessions(cfg)
 	if cfg.PageCacheBytes > 0 {
