@@ -126,7 +126,9 @@ func (a *app) Stop(t testing.TB) error {
 func startApp(t testing.TB, env map[string]string) *app {
 	t.Helper()
 	dbURL := postgrestest.NewURL(t)
-	vars := map[string]string{"DATABASE_URL": dbURL, "BAZAAR_ADDR": "127.0.0.1:0", "BAZAAR_INSTANCE": "test"}
+	// The data directory (mail written to files, without an SMTP server)
+	// is the test's, never the package directory.
+	vars := map[string]string{"DATABASE_URL": dbURL, "BAZAAR_ADDR": "127.0.0.1:0", "BAZAAR_INSTANCE": "test", "BAZAAR_DATA_DIR": t.TempDir()}
 	for k, v := range env {
 		vars[k] = v
 	}
