@@ -9,6 +9,7 @@ import "net/http"
 // README "Benchmarks"); sessions arrive with accounts.
 const flashCookie = "bazaar_flash"
 
+// #nosec G101 -- message keys and the words users see ("passwordchanged"), no credential.
 var flashMessages = map[string]string{
 	"created":   "Your listing is live.",
 	"saved":     "Your changes are saved.",
