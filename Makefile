@@ -6,7 +6,7 @@ GO ?= go
 export GOTOOLCHAIN ?= go1.27.3
 export CGO_ENABLED ?= 0
 
-.PHONY: run test vet images e2e-swarm lint fmt staticcheck gosec actionlint mod vuln fuzz templ generate e2e bench build deploy clean versitygw
+.PHONY: run test vet images rules e2e-swarm lint fmt staticcheck gosec actionlint mod vuln fuzz templ generate e2e bench build deploy clean versitygw
 
 # versitygw is the real S3 server the blob store's S3 tests run against
 # (internal/blob/s3test). Built once into the user's cache, outside the
@@ -20,7 +20,7 @@ run:
 	$(GO) run ./cmd/bazaar dev
 
 ## test: every gate below (go vet, lint, mod, vuln, fuzz, templ), then every Go test with the race detector against real PostgreSQL, nginx (in the test image, see images) and Chromium
-test: vet lint mod vuln fuzz templ images $(VERSITYGW)
+test: vet lint mod vuln fuzz templ images rules $(VERSITYGW)
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 ## versitygw: build the S3 server the tests use (once; see VERSITYGW above)
@@ -31,10 +31,21 @@ $(VERSITYGW):
 vet:
 	$(GO) vet ./...
 
-## images: the Debian-based test images (PostgreSQL 17, nginx 1.30); the nginx tests run the template in bazaar-test-nginx:1.30. Built once, then reused; without docker the nginx tests say so (and fail under BAZAAR_REQUIRE_ALL=1)
+## images: the Debian-based test images (PostgreSQL 17, nginx 1.30, the monitoring image); the nginx tests run the template in bazaar-test-nginx:1.30. Built once, then reused; without docker the nginx tests say so (and fail under BAZAAR_REQUIRE_ALL=1)
 images:
 	@if docker info >/dev/null 2>&1; then bash deploy/test/build-images.sh; \
 	else echo "!!! docker is not available: no test images; the nginx tests will skip (or fail under BAZAAR_REQUIRE_ALL=1) !!!"; fi
+
+## rules: the alert rules' unit tests (deploy/monitoring/rules_test.yml) with promtool, from the monitoring image the e2e suite runs (bazaar-test-monitoring, so the promtool of the Prometheus that runs the rules; `make images` builds it), or else a promtool on the PATH; with neither it says so, and fails under BAZAAR_REQUIRE_ALL=1
+MONITORING_IMAGE := bazaar-test-monitoring:trixie
+rules: images
+	@if docker image inspect $(MONITORING_IMAGE) >/dev/null 2>&1; then \
+		docker run --rm --network none -v "$(CURDIR)/deploy/monitoring:/rules:ro" -w /rules --entrypoint promtool $(MONITORING_IMAGE) test rules rules_test.yml; \
+	elif command -v promtool >/dev/null 2>&1; then \
+		cd deploy/monitoring && promtool test rules rules_test.yml; \
+	elif [ "$$BAZAAR_REQUIRE_ALL" = 1 ]; then \
+		echo "!!! rules: no $(MONITORING_IMAGE) and no promtool, and BAZAAR_REQUIRE_ALL=1 !!!"; exit 1; \
+	else echo "!!! rules: no $(MONITORING_IMAGE) and no promtool: the alert rules are NOT tested (fails under BAZAAR_REQUIRE_ALL=1) !!!"; fi
 
 # Pinned analysers. `go run pkg@version` builds each in its own module
 # graph, so none of their dependencies enters go.mod (as a tool dependency,

@@ -5,6 +5,8 @@
 #   bazaar:test            FROM scratch + the static binary built on the host
 #   bazaar-test-postgres:17    Debian trixie + PostgreSQL 17, official-image-like entry point
 #   bazaar-test-nginx:1.30     Debian sid + nginx 1.30 + envsubst, official-image-like entry point
+#   bazaar-test-monitoring:trixie  Debian trixie + Prometheus, Alertmanager and three exporters,
+#                              the entry point of deploy/monitoring/Dockerfile (same suite, same packages)
 #
 # The suites are chosen for the versions production runs (docker-compose.yml
 # pins postgres:17 and nginx:1.30): trixie carries PostgreSQL 17, and only
@@ -37,6 +39,12 @@ pg_packages=("postgresql-$pg_major")
 nginx_major=1.30
 nginx_suite=sid
 nginx_packages=(nginx gettext-base)
+# The monitoring profile (docker-compose.yml): one image for its five
+# services, as deploy/monitoring/Dockerfile builds it for production: the
+# same suite and packages, so the rules are tested (make rules) with the
+# promtool of the Prometheus that runs them.
+monitoring_suite=trixie
+monitoring_packages=(prometheus prometheus-alertmanager prometheus-postgres-exporter prometheus-nginx-exporter prometheus-node-exporter)
 label=bazaar.test.key
 
 log() { printf '%s build-images: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
@@ -185,6 +193,17 @@ build_rootfs() {
 		mkdir -p "$dir/var/lib/postgresql/data"
 		[ -x "$dir/usr/lib/postgresql/$pg_major/bin/postgres" ] || die "no PostgreSQL $pg_major in the $suite rootfs"
 		;;
+	monitoring)
+		# As deploy/monitoring/Dockerfile does: the data directories exist
+		# in the image, owned by the user the services run as, so a new
+		# named volume mounted there starts with that owner.
+		mkdir -p "$dir/var/lib/prometheus/metrics2" "$dir/var/lib/prometheus/alertmanager"
+		chroot "$dir" chown prometheus:prometheus /var/lib/prometheus/metrics2 /var/lib/prometheus/alertmanager
+		local b
+		for b in prometheus promtool prometheus-alertmanager prometheus-postgres-exporter prometheus-nginx-exporter prometheus-node-exporter; do
+			[ -x "$dir/usr/bin/$b" ] || die "no /usr/bin/$b in the $suite rootfs"
+		done
+		;;
 	esac
 
 	tar -C "$dir" --numeric-owner -cf "$tarball.tmp" .
@@ -267,6 +286,11 @@ main() {
 		'ENTRYPOINT ["docker-entrypoint.sh"]' \
 		'CMD ["nginx", "-g", "daemon off;"]' \
 		'EXPOSE 80'
+	debian_image monitoring "bazaar-test-monitoring:$monitoring_suite" "$monitoring_suite" "$here/../monitoring/docker-entrypoint.sh" \
+		"${monitoring_packages[@]}" -- \
+		'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+		'ENTRYPOINT ["docker-entrypoint.sh"]' \
+		'USER prometheus'
 	log "images ready in $((SECONDS - start))s"
 }
 

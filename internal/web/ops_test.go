@@ -253,10 +253,12 @@ func TestHealthAndReadiness(t *testing.T) {
 			t.Errorf("%s: %d %q (Cache-Control %q)", tt.path, r.StatusCode, r.body, r.Header.Get("Cache-Control"))
 		}
 	}
+	waitMetrics(t, ts, "\nbazaar_ready 1\n")
 	ts.Srv.Drain()
 	if r := ts.get(t, "/readyz"); r.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("/readyz while draining: %d", r.StatusCode)
 	}
+	waitMetrics(t, ts, "\nbazaar_ready 0\n")
 	if r := ts.get(t, "/healthz"); r.StatusCode != http.StatusOK {
 		t.Errorf("/healthz while draining: %d", r.StatusCode)
 	}
@@ -320,6 +322,8 @@ func TestDatabaseDown(t *testing.T) {
 			}
 		})
 	}
+	// Prometheus sees the same: the NoReadyReplica alert reads this.
+	waitMetrics(t, ts, "\nbazaar_ready 0\n")
 }
 
 var stylesheetHref = regexp.MustCompile(`<link rel="stylesheet" href="(/static/[0-9a-f]+/app\.css)">`)

@@ -124,6 +124,10 @@ func NewServer(cfg Config) (*Server, error) {
 		s.publicURL = "http://localhost:8080"
 	}
 	s.sessions = s.newSessions(cfg)
+	cfg.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "bazaar_ready",
+		Help: "1 while this instance would answer /readyz with 200 (not draining, database reachable with the expected schema), else 0; measured at each scrape.",
+	}, s.readyGauge))
 	if cfg.PageCacheBytes > 0 {
 		s.cache = newPageCache(cfg.PageCacheBytes, cfg.Registry)
 	}
