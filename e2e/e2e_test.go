@@ -26,7 +26,7 @@ func TestStack(t *testing.T) {
 	s := e.s
 
 	// From nothing: no containers, no volumes of this project.
-	s.must(t, "down", "-v", "--remove-orphans", "--timeout", "5")
+	s.must(t, "--profile", "monitoring", "down", "-v", "--remove-orphans", "--timeout", "5")
 	t.Cleanup(func() {
 		if t.Failed() {
 			out, _ := s.run("ps")
@@ -39,7 +39,7 @@ func TestStack(t *testing.T) {
 			t.Logf("BAZAAR_E2E_KEEP=1: leaving project %s running", s.project)
 			return
 		}
-		if out, err := s.run("down", "-v", "--remove-orphans", "--timeout", "5"); err != nil {
+		if out, err := s.run("--profile", "monitoring", "down", "-v", "--remove-orphans", "--timeout", "5"); err != nil {
 			t.Errorf("compose down -v: %v\n%s", err, out)
 		}
 	})
@@ -78,6 +78,7 @@ func (e *suite) steps() []step {
 		{"6_rolling_restart", e.rollingRestart},
 		{"7_database_restart", e.databaseRestart},
 		{"8_logs_and_health", e.logsAndHealth},
+		{"8b_monitoring", e.monitoring},
 		{"9_least_privilege", e.leastPrivilege},
 	}
 }
@@ -650,6 +651,13 @@ func (e *suite) leastPrivilege(t *testing.T) {
 		"migrate": nil,
 		"app":     nil,
 		"nginx":   {"CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"},
+		// The monitoring profile (step 8b): one binary each, as the
+		// image's user prometheus, needing no capability.
+		"prometheus":        nil,
+		"alertmanager":      nil,
+		"postgres-exporter": nil,
+		"nginx-exporter":    nil,
+		"node-exporter":     nil,
 	}
 	seen := map[string]bool{}
 	for _, c := range s.containers(t) {

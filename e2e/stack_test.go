@@ -143,6 +143,9 @@ func (s *stack) env() []string {
 		"COMPOSE_PROJECT_NAME="+s.project,
 		"COMPOSE="+strings.Join(s.compose, " "),
 		"BAZAAR_HTTP_PORT=127.0.0.1:",
+		// The monitoring profile's UIs, likewise on loopback ports Docker picks.
+		"BAZAAR_PROMETHEUS_PORT=127.0.0.1:",
+		"BAZAAR_ALERTMANAGER_PORT=127.0.0.1:",
 	)
 }
 

@@ -2,6 +2,8 @@ package deploytest
 
 import (
 	"context"
+	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -23,7 +25,14 @@ const (
 // outcome.
 func load(t *testing.T, files ...string) *types.Project {
 	t.Helper()
+	return loadProfiles(t, nil, files...)
+}
+
+// loadProfiles is load with the given compose profiles enabled.
+func loadProfiles(t *testing.T, profiles []string, files ...string) *types.Project {
+	t.Helper()
 	opts, err := cli.NewProjectOptions(files,
+		cli.WithProfiles(profiles),
 		cli.WithName("bazaar"),
 		cli.WithWorkingDirectory("../.."),
 		cli.WithEnv(nil),
@@ -263,4 +272,74 @@ func deref(s *string) any {
 		return nil
 	}
 	return *s
+}
+
+// monitoring are the services of the monitoring profile.
+var monitoring = []string{"alertmanager", "node-exporter", "nginx-exporter", "postgres-exporter", "prometheus"}
+
+// TestMonitoringProfile: the profile's services start only when asked for,
+// follow the same least-privilege rules as the rest, publish their UIs on
+// loopback only, and the test override changes only their images and the
+// two variables that shorten Prometheus's intervals.
+func TestMonitoringProfile(t *testing.T) {
+	base := load(t, composeFile)
+	for _, name := range monitoring {
+		if _, ok := base.Services[name]; ok {
+			t.Errorf("%s runs without the monitoring profile", name)
+		}
+	}
+	p := loadProfiles(t, []string{"monitoring"}, composeFile)
+	over := loadProfiles(t, []string{"monitoring"}, composeFile, overrideFile)
+	for _, name := range monitoring {
+		s, ok := p.Services[name]
+		if !ok {
+			t.Errorf("no service %s in the monitoring profile", name)
+			continue
+		}
+		if !s.ReadOnly || !slices.Equal(s.CapDrop, []string{"ALL"}) || len(s.CapAdd) > 0 ||
+			!slices.Contains(s.SecurityOpt, "no-new-privileges:true") || s.MemLimit <= 0 ||
+			s.Restart != "unless-stopped" || s.Logging == nil || s.Logging.Options["max-size"] == "" {
+			t.Errorf("%s: read_only %v cap_drop %v cap_add %v security_opt %v mem_limit %d restart %q logging %+v: want the hardening every service has",
+				name, s.ReadOnly, s.CapDrop, s.CapAdd, s.SecurityOpt, s.MemLimit, s.Restart, s.Logging)
+		}
+		if s.HealthCheck == nil || len(s.HealthCheck.Test) == 0 {
+			t.Errorf("%s has no healthcheck", name)
+		}
+		for _, port := range s.Ports {
+			if port.HostIP != "127.0.0.1" {
+				t.Errorf("%s publishes %+v beyond the loopback", name, port)
+			}
+		}
+		if name != "prometheus" && name != "alertmanager" && len(s.Ports) > 0 {
+			t.Errorf("%s publishes %+v", name, s.Ports)
+		}
+		o := over.Services[name]
+		if o.Image != "bazaar-test-monitoring:trixie" {
+			t.Errorf("override %s image = %q", name, o.Image)
+		}
+		env := maps.Clone(o.Environment)
+		if name == "prometheus" {
+			delete(env, "PROMETHEUS_TEST_INTERVAL")
+			delete(env, "PROMETHEUS_TEST_FOR")
+		}
+		o.Image, s.Image = "", ""
+		o.Environment = env
+		if len(o.Environment) == 0 {
+			o.Environment = nil
+		}
+		if len(s.Environment) == 0 {
+			s.Environment = nil
+		}
+		a, _ := json.MarshalIndent(s, "", " ")
+		b, _ := json.MarshalIndent(o, "", " ")
+		if string(a) != string(b) {
+			t.Errorf("override changes more than %s's image and test intervals:\n--- docker-compose.yml\n%s\n--- with override\n%s", name, a, b)
+		}
+	}
+	for _, tc := range []struct{ service, port string }{{"prometheus", "9090"}, {"alertmanager", "9093"}} {
+		ports := p.Services[tc.service].Ports
+		if len(ports) != 1 || ports[0].Published != tc.port || ports[0].HostIP != "127.0.0.1" {
+			t.Errorf("%s ports = %+v, want 127.0.0.1:%s", tc.service, ports, tc.port)
+		}
+	}
 }
