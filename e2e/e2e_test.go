@@ -366,12 +366,16 @@ func (e *suite) newAddress(t *testing.T) {
 }
 
 // nodeLoss: killing a replica under load fails no GET (nginx retries
-// elsewhere) and loses no acknowledged write.
+// elsewhere) and loses no acknowledged write; checkouts in the load leave
+// no half-written order and no lost stock, and every 201 a buyer saw is an
+// order in the database exactly once (checkout_test.go).
 func (e *suite) nodeLoss(t *testing.T) {
 	s, run := e.s, e.run
 	victim := s.ensureReplicas(t, replicas)[0]
 	prefix := "nodeloss-" + run
+	sh := s.newShopper(t, prefix, 100000)
 	l := s.startLoad(prefix, 50, 200*time.Millisecond)
+	l.checkouts(sh, 20*time.Millisecond)
 	time.Sleep(15 * time.Second) // load before the failure, not readiness
 	killedAt := time.Now()
 	if out, err := exec.Command("docker", "kill", "-s", "KILL", victim.ID).CombinedOutput(); err != nil {
@@ -398,6 +402,7 @@ func (e *suite) nodeLoss(t *testing.T) {
 		t.Errorf("%d GETs failed after losing a replica; nginx should retry idempotent requests on the next upstream", failed)
 	}
 	s.checkWrites(t, prefix, rs)
+	s.checkOrders(t, sh, rs)
 }
 
 // rollingRestart: deploy/rollout.sh replaces every replica under load

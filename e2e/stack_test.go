@@ -624,6 +624,7 @@ type result struct {
 	id      int64  // POSTs answered 201
 	reqID   string
 	backend string
+	tries   int // checkouts: attempts with the same Idempotency-Key
 }
 
 func (r result) String() string {
