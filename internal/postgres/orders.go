@@ -10,6 +10,7 @@ import (
 
 	"github.com/bazaarhq/bazaar/internal/market"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Checkout turns lines (or the buyer's cart) into orders, one per seller
@@ -51,46 +52,61 @@ func (db *DB) Checkout(ctx context.Context, req market.CheckoutRequest) ([]*mark
 	}
 	var orders []*market.Order
 	var replay *market.Response
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		if req.IdempotencyKey != "" {
+	// A listing renamed or repriced between checkout's read and its stock
+	// update makes the attempt roll back (errListingChanged): the order
+	// must say what the buyer pays. Then it runs again on the new values.
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		orders, replay = nil, nil
+		err = db.inTx(ctx, func(tx pgx.Tx) error {
+			if req.IdempotencyKey != "" {
+				var err error
+				if replay, err = checkIdempotencyKey(ctx, tx, req); err != nil || replay != nil {
+					return err
+				}
+			}
+			lines := lines
+			if req.FromCart {
+				var err error
+				if lines, err = cartLines(ctx, tx, req.BuyerID); err != nil {
+					return err
+				}
+				if lines, err = market.NormalizeLines(lines); err != nil {
+					return market.Errorf(market.EINVALID, "Your cart is empty.")
+				}
+			}
+			// What the checkout writes besides the orders goes in the same
+			// batch, before the stock updates: the ordered lines leave the
+			// cart, and the key is stored with its response.
+			finish := func(b *pgx.Batch, placed []*market.Order) error {
+				if req.FromCart {
+					ids := make([]int64, len(lines))
+					for i, l := range lines {
+						ids[i] = l.ListingID
+					}
+					b.Queue(`DELETE FROM cart_items WHERE user_id = $1 AND listing_id = ANY($2)`, req.BuyerID, ids)
+				}
+				if req.IdempotencyKey != "" && req.Respond != nil {
+					resp, err := req.Respond(placed)
+					if err != nil {
+						return err
+					}
+					b.Queue(`INSERT INTO idempotency_keys (user_id, key, fingerprint, status, body) VALUES ($1, $2, $3, $4, $5)`,
+						req.BuyerID, req.IdempotencyKey, req.Fingerprint, resp.Status, resp.Body)
+				}
+				return nil
+			}
 			var err error
-			if replay, err = checkIdempotencyKey(ctx, tx, req); err != nil || replay != nil {
-				return err
-			}
-		}
-		if req.FromCart {
-			var err error
-			if lines, err = cartLines(ctx, tx, req.BuyerID); err != nil {
-				return err
-			}
-			if lines, err = market.NormalizeLines(lines); err != nil {
-				return market.Errorf(market.EINVALID, "Your cart is empty.")
-			}
-		}
-		var err error
-		if orders, err = placeOrders(ctx, tx, req.BuyerID, lines); err != nil {
+			orders, err = placeOrders(ctx, tx, req.BuyerID, lines, finish)
 			return err
+		})
+		if !errors.Is(err, errListingChanged) {
+			break
 		}
-		if req.FromCart {
-			ids := make([]int64, len(lines))
-			for i, l := range lines {
-				ids[i] = l.ListingID
-			}
-			if _, err := tx.Exec(ctx, `DELETE FROM cart_items WHERE user_id = $1 AND listing_id = ANY($2)`, req.BuyerID, ids); err != nil {
-				return err
-			}
-		}
-		if req.IdempotencyKey != "" && req.Respond != nil {
-			resp, err := req.Respond(orders)
-			if err != nil {
-				return err
-			}
-			_, err = tx.Exec(ctx, `INSERT INTO idempotency_keys (user_id, key, fingerprint, status, body) VALUES ($1, $2, $3, $4, $5)`,
-				req.BuyerID, req.IdempotencyKey, req.Fingerprint, resp.Status, resp.Body)
-			return err
-		}
-		return nil
-	})
+	}
+	if errors.Is(err, errListingChanged) {
+		err = market.Errorf(market.ECONFLICT, "A listing in your order changed while you checked out, so nothing was ordered. Please check it and try again.")
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -145,65 +161,56 @@ func cartLines(ctx context.Context, tx pgx.Tx, userID int64) ([]market.Line, err
 	})
 }
 
-// placeOrders takes the stock for lines (normalised: ascending ids) and
-// writes the orders, their items and events, and the sellers' mail.
+// placeOrders writes the orders for lines (normalised: ascending ids) and
+// takes their stock, in the shortest time a listing's row lock can be
+// held: it reads the listings (no lock), then sends one pipelined batch of
+// every order with its items, first event and seller's mail (one statement
+// per order), then finish's statements (the cart, the Idempotency-Key),
+// and last the conditional stock updates, in ascending id order. A hot
+// listing's row is thus locked from its update to the commit: one round
+// trip, as in the bare floor's update-then-commit, instead of the inserts'
+// round trip too.
 //
-// It costs two round trips however many lines and orders there are, so
-// that a hot listing's row lock, taken by the first, is held for one more
-// round trip and the commit, not one per statement: the stock updates go
-// as one pipelined batch (run in order, so the rows are still locked in
-// ascending id order), and then every order with its items, event and mail
-// as one statement per order, again in one batch.
-func placeOrders(ctx context.Context, tx pgx.Tx, buyerID int64, lines []market.Line) ([]*market.Order, error) {
-	type taken struct {
+// Each update also requires the name, price, currency and seller that the
+// orders captured, so an order never states another price than the one
+// paid: if one changed meanwhile, the attempt fails with errListingChanged
+// and Checkout runs it again. A line short of stock fails it with a
+// *market.OutOfStockError naming each short line; nothing stays written
+// either way (the caller's transaction rolls back).
+func placeOrders(ctx context.Context, tx pgx.Tx, buyerID int64, lines []market.Line, finish func(*pgx.Batch, []*market.Order) error) ([]*market.Order, error) {
+	type listing struct {
 		item   market.OrderItem
 		seller int64
-		ok     bool
+		stock  int
 	}
-	got := make([]taken, len(lines))
-	batch := &pgx.Batch{}
+	ids := make([]int64, len(lines))
 	for i, l := range lines {
-		// The conditional update is the whole guard against overselling: the
-		// row lock it takes makes a concurrent checkout of the same listing
-		// wait, then re-evaluate quantity >= n on the row as it is now.
-		batch.Queue(`
-			UPDATE listings SET quantity = quantity - $2
-			WHERE id = $1 AND quantity >= $2 AND seller_id <> $3
-			RETURNING name, price_cents, currency, seller_id`,
-			l.ListingID, l.Quantity, buyerID).QueryRow(func(row pgx.Row) error {
-			g := &got[i]
-			err := row.Scan(&g.item.Name, &g.item.UnitPrice.Cents, &g.item.UnitPrice.Currency, &g.seller)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil
-			}
-			g.ok = err == nil
-			return err
-		})
+		ids[i] = l.ListingID
 	}
-	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+	now := make(map[int64]*listing, len(lines))
+	rows, _ := tx.Query(ctx, `SELECT id, name, price_cents, currency, seller_id, quantity FROM listings WHERE id = ANY($1)`, ids)
+	var id int64
+	var x listing
+	if _, err := pgx.ForEachRow(rows, []any{&id, &x.item.Name, &x.item.UnitPrice.Cents, &x.item.UnitPrice.Currency, &x.seller, &x.stock}, func() error {
+		c := x
+		now[id] = &c
+		return nil
+	}); err != nil {
 		return nil, err
 	}
+	// Lines that cannot be filled as things stand are refused before
+	// anything is written; the updates below catch what changes after.
 	var short []market.Shortage
-	for i, l := range lines {
-		if got[i].ok {
-			got[i].item.ListingID, got[i].item.Quantity = l.ListingID, l.Quantity
-			continue
-		}
-		s := market.Shortage{ListingID: l.ListingID, Requested: l.Quantity}
-		var stock int
-		var seller int64
-		err := tx.QueryRow(ctx, `SELECT name, quantity, seller_id FROM listings WHERE id = $1`, l.ListingID).Scan(&s.Name, &stock, &seller)
+	for _, l := range lines {
+		x := now[l.ListingID]
 		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			s.Deleted = true
-		case err != nil:
-			return nil, err
-		case seller == buyerID:
-			return nil, market.ErrOwnListing(s.Name)
-		default:
-			s.Available = stock
+		case x == nil:
+			short = append(short, market.Shortage{ListingID: l.ListingID, Requested: l.Quantity, Deleted: true})
+		case x.seller == buyerID:
+			return nil, market.ErrOwnListing(x.item.Name)
+		case x.stock < l.Quantity:
+			short = append(short, market.Shortage{ListingID: l.ListingID, Name: x.item.Name, Requested: l.Quantity, Available: x.stock})
 		}
-		short = append(short, s)
 	}
 	if len(short) > 0 {
 		return nil, &market.OutOfStockError{Lines: short}
@@ -211,22 +218,25 @@ func placeOrders(ctx context.Context, tx pgx.Tx, buyerID int64, lines []market.L
 
 	// One order per seller and currency, in a stable order.
 	var orders []*market.Order
-	for _, x := range got {
+	for _, l := range lines {
+		x := now[l.ListingID]
+		it := x.item
+		it.ListingID, it.Quantity = l.ListingID, l.Quantity
 		i := slices.IndexFunc(orders, func(o *market.Order) bool {
-			return o.SellerID == x.seller && o.Total.Currency == x.item.UnitPrice.Currency
+			return o.SellerID == x.seller && o.Total.Currency == it.UnitPrice.Currency
 		})
 		if i < 0 {
 			orders = append(orders, &market.Order{BuyerID: buyerID, SellerID: x.seller, Status: market.StatusPlaced,
-				Total: market.Money{Currency: x.item.UnitPrice.Currency}})
+				Total: market.Money{Currency: it.UnitPrice.Currency}})
 			i = len(orders) - 1
 		}
-		orders[i].Items = append(orders[i].Items, x.item)
-		orders[i].Total.Cents += x.item.Subtotal().Cents
+		orders[i].Items = append(orders[i].Items, it)
+		orders[i].Total.Cents += it.Subtotal().Cents
 	}
 	slices.SortFunc(orders, func(a, b *market.Order) int {
 		return cmp.Or(cmp.Compare(a.SellerID, b.SellerID), cmp.Compare(a.Total.Currency, b.Total.Currency))
 	})
-	batch = &pgx.Batch{}
+	batch := &pgx.Batch{}
 	for _, o := range orders {
 		ids := make([]int64, len(o.Items))
 		names := make([]string, len(o.Items))
@@ -261,11 +271,72 @@ func placeOrders(ctx context.Context, tx pgx.Tx, buyerID int64, lines []market.L
 			return nil
 		})
 	}
+	// finish renders the response from the orders, whose ids the batch
+	// fills in: it runs when the inserts' results have been read, which
+	// pgx does in order, before the statements queued after them are
+	// needed. So its statements go in a second batch, sent with the
+	// updates.
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return nil, err
 	}
+	batch = &pgx.Batch{}
+	if err := finish(batch, orders); err != nil {
+		return nil, err
+	}
+	taken := make([]bool, len(lines))
+	for i, l := range lines {
+		// The conditional update is the whole guard against overselling: the
+		// row lock it takes makes a concurrent checkout of the same listing
+		// wait, then re-evaluate quantity >= n on the row as it is now.
+		x := now[l.ListingID]
+		batch.Queue(`
+			UPDATE listings SET quantity = quantity - $2
+			WHERE id = $1 AND quantity >= $2 AND name = $3 AND price_cents = $4 AND currency = $5 AND seller_id = $6`,
+			l.ListingID, l.Quantity, x.item.Name, x.item.UnitPrice.Cents, x.item.UnitPrice.Currency, x.seller,
+		).Exec(func(tag pgconn.CommandTag) error {
+			taken[i] = tag.RowsAffected() == 1
+			return nil
+		})
+	}
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return nil, err
+	}
+	for i, l := range lines {
+		if taken[i] {
+			continue
+		}
+		s := market.Shortage{ListingID: l.ListingID, Requested: l.Quantity}
+		var stock int
+		var name, currency string
+		var cents, seller int64
+		err := tx.QueryRow(ctx, `SELECT name, quantity, price_cents, currency, seller_id FROM listings WHERE id = $1`, l.ListingID).
+			Scan(&name, &stock, &cents, &currency, &seller)
+		x := now[l.ListingID]
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			s.Deleted = true
+		case err != nil:
+			return nil, err
+		case stock < l.Quantity:
+			s.Name, s.Available = name, stock
+		case name != x.item.Name || cents != x.item.UnitPrice.Cents || currency != x.item.UnitPrice.Currency || seller != x.seller:
+			return nil, errListingChanged
+		default:
+			// Neither short nor changed now: it was short when the update
+			// ran and was restocked since. Try again.
+			return nil, errListingChanged
+		}
+		short = append(short, s)
+	}
+	if len(short) > 0 {
+		return nil, &market.OutOfStockError{Lines: short}
+	}
 	return orders, nil
 }
+
+// errListingChanged fails a checkout attempt that found a listing renamed,
+// repriced or moved since it read it; Checkout tries again.
+var errListingChanged = errors.New("a listing changed during checkout")
 
 // orderIDMark stands for the order's id in a new-order mail's body until
 // the statement that inserts the order replaces it. Its control characters
