@@ -28,6 +28,10 @@ func (db *DB) Sessions() *SessionStore { return &SessionStore{db: db} }
 // for a session nobody signed in to.
 type SessionUser struct {
 	User *market.User
+	// CartCount is the number of units in User's cart, as CartCount
+	// would return it, read in the same statement: every page's header
+	// shows it, so a signed-in page view costs one query fewer.
+	CartCount int
 }
 
 type sessionUserKey struct{}
@@ -50,11 +54,12 @@ func (s *SessionStore) FindCtx(ctx context.Context, token string) ([]byte, bool,
 		var email, name, hash *string
 		var created *time.Time
 		err = s.db.pool.QueryRow(ctx, `
-			SELECT s.data, u.id, u.email, u.display_name, u.password_hash, u.created_at
+			SELECT s.data, u.id, u.email, u.display_name, u.password_hash, u.created_at,
+			       (SELECT coalesce(sum(quantity), 0) FROM cart_items WHERE user_id = u.id)
 			FROM sessions s
 			LEFT JOIN user_sessions us ON us.token = s.token
 			LEFT JOIN users u ON u.id = us.user_id
-			WHERE s.token = $1 AND now() < s.expiry`, token).Scan(&b, &id, &email, &name, &hash, &created)
+			WHERE s.token = $1 AND now() < s.expiry`, token).Scan(&b, &id, &email, &name, &hash, &created, &su.CartCount)
 		if err == nil && id != nil {
 			su.User = &market.User{ID: *id, Email: *email, DisplayName: *name, PasswordHash: *hash, CreatedAt: *created}
 		}

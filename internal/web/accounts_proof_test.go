@@ -143,3 +143,33 @@ func TestLockoutIsBounded(t *testing.T) {
 		t.Errorf("at the attacker's address after the window: %d, want 303 (refused attempts extended the block)", r.StatusCode)
 	}
 }
+
+// TestSignedInCartCountFromTheSession: a signed-in page's header counts
+// the user's cart from the session query (postgres.SessionUser), and the
+// count is the cart's as it is now, on any replica: changed through the
+// API (another request), it shows on the next page view.
+func TestSignedInCartCountFromTheSession(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	buyer := ts.as(ts.newUser(t, "Bea Buyer"))
+	l := ts.createAPI(t, lampJSON)
+	count := func() string {
+		t.Helper()
+		m := regexp.MustCompile(`<span class="cart-count"[^>]*>\((\d+)\)</span>`).FindStringSubmatch(buyer.get(t, "/").body)
+		if m == nil {
+			return "0" // an empty cart shows no count
+		}
+		return m[1]
+	}
+	if c := count(); c != "0" {
+		t.Errorf("empty cart: count %s", c)
+	}
+	for _, q := range []string{"2", "1"} {
+		if r := buyer.api(t, "PUT", "/api/v1/cart/items/"+id(l.ID), `{"quantity":`+q+`}`); r.StatusCode != http.StatusOK {
+			t.Fatalf("PUT cart item: %d %s", r.StatusCode, r.body)
+		}
+		if c := count(); c != q {
+			t.Errorf("after setting quantity %s: count %s", q, c)
+		}
+	}
+}

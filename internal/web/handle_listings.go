@@ -300,7 +300,9 @@ func (s *Server) layout(w http.ResponseWriter, r *http.Request, title string) te
 	// cookie never meets the shared page cache), a user's from the store.
 	if u := s.currentUser(r); u != nil {
 		l.UserName, l.UserID = u.DisplayName, u.ID
-		if n, err := s.db.CartCount(r.Context(), u.ID); err == nil {
+		if n, ok := sessionCartCount(r, u); ok {
+			l.CartCount = n
+		} else if n, err := s.db.CartCount(r.Context(), u.ID); err == nil {
 			l.CartCount = n
 		}
 	} else {
