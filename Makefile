@@ -6,7 +6,7 @@ GO ?= go
 export GOTOOLCHAIN ?= go1.27.3
 export CGO_ENABLED ?= 0
 
-.PHONY: run test vet images rules e2e-swarm lint fmt staticcheck gosec actionlint mod vuln fuzz templ generate e2e bench build deploy clean versitygw
+.PHONY: run test vet images rules e2e-swarm lint fmt staticcheck gosec actionlint mod vuln fuzz templ generate e2e bench bench-uploads bench-search build deploy clean versitygw
 
 # versitygw is the real S3 server the blob store's S3 tests run against
 # (internal/blob/s3test). Built once into the user's cache, outside the
@@ -75,10 +75,10 @@ staticcheck:
 # chose, never from request input (G304, G703), which those servers' own
 # users must be able to traverse and read (G301, G302, G306). Error
 # handling and integer conversions stay checked there too.
-# The bench program (bench/*.go, not the floors it measures) is the same
+# The bench programs (bench/*.go and bench/uploads, not the floors they measure) are the same
 # kind of harness: it runs the binaries it built and wrk, and writes its
 # reports under bench/out for people to read.
-GOSEC_EXCLUDE := internal/(pgcluster|nginxtest)/.*:G204,G301,G302,G304,G306,G703;bench/[^/]*\.go:G204,G301,G302,G304,G306
+GOSEC_EXCLUDE := internal/(pgcluster|nginxtest)/.*:G204,G301,G302,G304,G306,G703;bench/(uploads/|search/)?[^/]*\.go:G204,G301,G302,G304,G306
 gosec:
 	$(GO) run $(GOSEC) -quiet -terse -color=false -nosec-require-rules -nosec-require-justification \
 		-exclude-rules='$(GOSEC_EXCLUDE)' ./...
@@ -153,6 +153,16 @@ e2e-swarm:
 bench:
 	$(GO) build -o bin/bench ./bench
 	./bin/bench
+	$(MAKE) bench-uploads
+	$(MAKE) bench-search
+
+## bench-search: search at 1,000,000 generated listings, p50/p95/p99 per kind of query, plans of the misses
+bench-search:
+	$(GO) run ./bench/search
+
+## bench-uploads: 20 clients upload 12-megapixel photos at once; the app's peak RSS and the home page's latency meanwhile
+bench-uploads:
+	$(GO) run ./bench/uploads
 
 ## build: the static binary in bin/bazaar
 build:

@@ -80,6 +80,7 @@ func (e *suite) steps() []step {
 		{"8_logs_and_health", e.logsAndHealth},
 		{"8b_monitoring", e.monitoring},
 		{"9_least_privilege", e.leastPrivilege},
+		{"10_photos", e.photos},
 	}
 }
 

@@ -7,10 +7,12 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/bazaarhq/bazaar/internal/blob"
 	"github.com/bazaarhq/bazaar/internal/mail"
 )
 
@@ -38,6 +40,16 @@ type config struct {
 	SessionLifetime time.Duration
 	// PublicURL is the site's address for links in mail.
 	PublicURL string
+	// Photos: a directory (PhotoDir, served by nginx under PhotoURL), or
+	// an S3 bucket when S3.Endpoint is set. PhotoDecodes bounds how many
+	// uploads are decoded at once (0: one per CPU).
+	PhotoDir     string
+	PhotoURL     string
+	S3           blob.S3Config
+	PhotoDecodes int
+	// ServeMedia has the app itself serve PhotoDir under PhotoURL: set
+	// by `bazaar dev` only; in production nginx serves the files.
+	ServeMedia bool
 }
 
 // loadConfig reads and validates the environment, reporting every bad value
@@ -155,6 +167,44 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.PublicURL = "http://localhost:" + port
 	} else if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		bad("BAZAAR_PUBLIC_URL", "must be the site's address such as https://bazaar.example, got %q", c.PublicURL)
+	}
+	c.PhotoDir = or(getenv("BAZAAR_PHOTO_DIR"), filepath.Join(c.DataDir, "photos"))
+	c.PhotoURL = or(getenv("BAZAAR_PHOTO_URL"), "/media")
+	if u, err := url.Parse(c.PhotoURL); err != nil || u.RawQuery != "" || u.Fragment != "" ||
+		!(strings.HasPrefix(c.PhotoURL, "/") && !strings.HasPrefix(c.PhotoURL, "//") || u.Scheme == "https" || u.Scheme == "http") {
+		bad("BAZAAR_PHOTO_URL", "must be a path such as /media or an http(s) URL such as https://cdn.example.com/photos, got %q", c.PhotoURL)
+	}
+	c.S3 = blob.S3Config{
+		Endpoint: getenv("BAZAAR_S3_ENDPOINT"), Region: getenv("BAZAAR_S3_REGION"), Bucket: getenv("BAZAAR_S3_BUCKET"),
+		AccessKey: getenv("BAZAAR_S3_ACCESS_KEY"), SecretKey: getenv("BAZAAR_S3_SECRET_KEY"), PublicURL: getenv("BAZAAR_S3_PUBLIC_URL"),
+	}
+	if c.S3.Endpoint != "" {
+		if u, err := url.Parse(c.S3.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("BAZAAR_S3_ENDPOINT", "must be an http(s) URL such as https://s3.eu-west-1.amazonaws.com, got %q", c.S3.Endpoint)
+		}
+		if c.S3.Bucket == "" {
+			bad("BAZAAR_S3_BUCKET", "is required with BAZAAR_S3_ENDPOINT")
+		}
+		if c.S3.AccessKey == "" || c.S3.SecretKey == "" {
+			bad("BAZAAR_S3_ACCESS_KEY", "and BAZAAR_S3_SECRET_KEY are required with BAZAAR_S3_ENDPOINT")
+		}
+		if c.S3.PublicURL == "" {
+			bad("BAZAAR_S3_PUBLIC_URL", "is required with BAZAAR_S3_ENDPOINT: where browsers fetch the photos (the bucket's public URL, a CDN, or a path nginx proxies to the bucket)")
+		}
+	} else {
+		for _, k := range []string{"BAZAAR_S3_BUCKET", "BAZAAR_S3_ACCESS_KEY", "BAZAAR_S3_SECRET_KEY", "BAZAAR_S3_PUBLIC_URL", "BAZAAR_S3_REGION"} {
+			if getenv(k) != "" {
+				bad(k, "is set but BAZAAR_S3_ENDPOINT is not; set it to store photos in S3, or unset %s to keep them in BAZAAR_PHOTO_DIR", k)
+			}
+		}
+	}
+	if v := getenv("BAZAAR_PHOTO_DECODES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 64 {
+			bad("BAZAAR_PHOTO_DECODES", "must be a whole number from 1 to 64, got %q", v)
+		} else {
+			c.PhotoDecodes = n
+		}
 	}
 	if c.Instance == "" {
 		c.Instance, _ = os.Hostname()

@@ -41,6 +41,7 @@ func dev(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
+	cfg.ServeMedia = true // no nginx in front: the app serves the photo directory itself
 	if err := migrate(ctx, cfg, stdout); err != nil {
 		return err
 	}

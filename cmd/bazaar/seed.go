@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"time"
 
 	"github.com/bazaarhq/bazaar/internal/market"
 	"github.com/bazaarhq/bazaar/internal/password"
@@ -69,9 +70,11 @@ func ensureDemoSellers(ctx context.Context, db *postgres.DB) ([]int64, error) {
 	return ids, nil
 }
 
-// seedListings adds n demo listings, or, when n is 0, demoListingCount of
-// them to an empty table only, so running it twice changes nothing.
+// seedListings adds n generated listings (corpus.go: a Zipf-like
+// vocabulary), or, when n is 0, demoListingCount hand-made demo listings to
+// an empty table only, so running it twice changes nothing.
 func seedListings(ctx context.Context, db *postgres.DB, n int, stdout io.Writer) error {
+	generated := n > 0
 	if n == 0 {
 		have, err := db.CountListings(ctx)
 		if err != nil {
@@ -89,12 +92,27 @@ func seedListings(ctx context.Context, db *postgres.DB, n int, stdout io.Writer)
 	}
 	// #nosec G404 -- demo data, seeded on purpose so every run makes the same listings.
 	rng := rand.New(rand.NewPCG(1, 2))
+	next := func(i int) *market.Listing { return demoListing(rng, i) }
+	if generated {
+		// Many listings, as a search engine sees a marketplace's.
+		tree, err := db.Categories(ctx)
+		if err != nil {
+			return err
+		}
+		var leaves []string
+		for _, c := range tree.Leaves() {
+			leaves = append(leaves, c.Slug)
+		}
+		c := newCorpus(rng, leaves)
+		next = func(int) *market.Listing { return c.listing() }
+	}
 	const batch = 5000
+	start := time.Now()
 	for done := 0; done < n; {
 		size := min(batch, n-done)
 		ls := make([]*market.Listing, size)
 		for i := range ls {
-			ls[i] = demoListing(rng, done+i)
+			ls[i] = next(done + i)
 			ls[i].SellerID = sellers[(done+i)%len(sellers)]
 		}
 		if _, err := db.InsertListings(ctx, ls); err != nil {
@@ -102,7 +120,9 @@ func seedListings(ctx context.Context, db *postgres.DB, n int, stdout io.Writer)
 		}
 		done += size
 	}
-	fmt.Fprintf(stdout, "seed: added %d listings\n", n)
+	took := time.Since(start)
+	fmt.Fprintf(stdout, "seed: added %d listings in %s (%.0f rows/s, COPY in batches of %d)\n",
+		n, took.Round(time.Millisecond), float64(n)/took.Seconds(), batch)
 	return nil
 }
 

@@ -8,13 +8,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"time"
 
+	"github.com/bazaarhq/bazaar/internal/blob"
+	"github.com/bazaarhq/bazaar/internal/gallery"
 	"github.com/bazaarhq/bazaar/internal/mail"
 	"github.com/bazaarhq/bazaar/internal/market"
+	"github.com/bazaarhq/bazaar/internal/photo"
 	"github.com/bazaarhq/bazaar/internal/postgres"
 	"github.com/bazaarhq/bazaar/internal/web"
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,12 +32,17 @@ import (
 // before the heap passes the page cache plus 32 MiB (a soft limit: Go
 // collects harder near it), spends that memory, which the container has,
 // on fewer collections and keeps the peak under the 64 MiB the issue sets.
-func tuneGC(pageCacheBytes int) {
+//
+// Photo uploads add what they may hold at once: each upload being read
+// (two per decode slot, up to 16 MiB each) and each decode (a 12-megapixel
+// photo's pixels and its resized copies, about 64 MiB at worst). Without
+// that room the limit would have the collector run flat out during uploads.
+func tuneGC(pageCacheBytes, decodeSlots int) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(300)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(int64(pageCacheBytes) + 32<<20)
+		debug.SetMemoryLimit(int64(pageCacheBytes) + 32<<20 + int64(decodeSlots)*(2*16<<20+64<<20))
 	}
 }
 
@@ -44,7 +53,9 @@ const logFlushEvery = 100 * time.Millisecond
 // turns 503 (for BAZAAR_DRAIN_DELAY, while still serving), the listener closes, in-flight requests finish (up to
 // ShutdownTimeout), and only then does the database pool close.
 func serve(ctx context.Context, cfg config, stdout io.Writer) error {
-	tuneGC(cfg.PageCacheBytes)
+	reg := prometheus.NewRegistry()
+	proc := photo.NewProcessor(photo.Config{MaxDecodes: cfg.PhotoDecodes, Registry: reg})
+	tuneGC(cfg.PageCacheBytes, proc.Slots())
 	out := newLogBuffer(stdout, logFlushEvery, 64<<10)
 	defer out.Close() // last: after "stopped"
 	logger := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel})).With("instance", cfg.Instance)
@@ -58,16 +69,33 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 		return err
 	}
 
-	reg := prometheus.NewRegistry()
-	srv, err := web.NewServer(web.Config{
-		DB: db, Logger: logger, Instance: cfg.Instance, TrustedProxies: cfg.TrustedProxies,
-		RequestTimeout: cfg.RequestTimeout, SecureCookies: cfg.SecureCookies, Registry: reg,
-		PageCacheBytes: cfg.PageCacheBytes, AccessLog: out,
-		SessionIdle: cfg.SessionIdle, SessionLifetime: cfg.SessionLifetime, PublicURL: cfg.PublicURL,
-	})
+	store, err := photoStore(cfg)
 	if err != nil {
 		return err
 	}
+	photos := gallery.New(gallery.Config{DB: db, Store: store, Processor: proc, Logger: logger, Registry: reg})
+	wcfg := web.Config{
+		DB: db, Logger: logger, Instance: cfg.Instance, TrustedProxies: cfg.TrustedProxies,
+		RequestTimeout: cfg.RequestTimeout, SecureCookies: cfg.SecureCookies, Registry: reg,
+		PageCacheBytes: cfg.PageCacheBytes, AccessLog: out, Photos: photos,
+		SessionIdle: cfg.SessionIdle, SessionLifetime: cfg.SessionLifetime, PublicURL: cfg.PublicURL,
+	}
+	wcfg.PhotoOrigin = photoOrigin(cfg)
+	if cfg.ServeMedia && cfg.S3.Endpoint == "" {
+		wcfg.MediaDir, wcfg.MediaURL = cfg.PhotoDir, cfg.PhotoURL
+	}
+	srv, err := web.NewServer(wcfg)
+	if err != nil {
+		return err
+	}
+	// The collector of deleted photos' objects: every replica runs one.
+	collectCtx, stopCollect := context.WithCancel(context.WithoutCancel(ctx))
+	collectDone := make(chan struct{})
+	go func() { defer close(collectDone); photos.Collect(collectCtx) }()
+	defer func() {
+		stopCollect()
+		<-collectDone
+	}()
 	// The page cache's connection listening for changes; stopped after the
 	// last request is served.
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
@@ -135,6 +163,42 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// photoOrigin is the origin browsers fetch photos from when it is not the
+// site's own: the scheme and host of an absolute photo URL.
+func photoOrigin(cfg config) string {
+	u := cfg.PhotoURL
+	if cfg.S3.Endpoint != "" {
+		u = cfg.S3.PublicURL
+	}
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" || (p.Scheme != "http" && p.Scheme != "https") {
+		return ""
+	}
+	return p.Scheme + "://" + p.Host
+}
+
+// photoStore opens the store photos are written to: the S3 bucket when one
+// is configured, else the directory.
+func photoStore(cfg config) (blob.Store, error) {
+	if cfg.S3.Endpoint != "" {
+		return blob.NewS3(cfg.S3)
+	}
+	d, err := blob.NewDir(cfg.PhotoDir, cfg.PhotoURL)
+	if err != nil {
+		return nil, fmt.Errorf("BAZAAR_PHOTO_DIR: %w", err)
+	}
+	// A directory the app cannot write (a volume owned by another user)
+	// would refuse every upload; say so now, not at the first seller.
+	// The probe's name starts with ".tmp-", which is never a photo's.
+	f, err := os.CreateTemp(cfg.PhotoDir, ".tmp-probe-")
+	if err != nil {
+		return nil, fmt.Errorf("BAZAAR_PHOTO_DIR %s is not writable by this process (uid %d): %w", cfg.PhotoDir, os.Getuid(), err)
+	}
+	_ = f.Close()
+	_ = os.Remove(f.Name())
+	return d, nil
 }
 
 // checkSchema refuses to serve on a schema older than this binary needs; a

@@ -110,7 +110,7 @@ hash() { sha256sum | cut -c1-16; }
 
 build_app_image() {
 	local key
-	key=$( { sha256sum <"$bin"; echo v1; } | hash)
+	key=$( { sha256sum <"$bin"; echo v2; } | hash)
 	if [ "$(image_key "$app_image")" = "$key" ]; then
 		log "$app_image is current ($key)"
 		return
@@ -119,15 +119,20 @@ build_app_image() {
 	local ctx
 	ctx=$(mktemp -d)
 	install -m 0755 "$bin" "$ctx/bazaar"
-	tar -C "$ctx" --owner=0 --group=0 --numeric-owner -cf - bazaar |
-		docker import \
+	# As the Dockerfile: the photo directory belongs to the app's user, so
+	# an empty volume mounted on it takes that owner (docker-compose.yml).
+	install -d -m 0755 "$ctx/var/lib/bazaar/photos"
+	tar -C "$ctx" --owner=0 --group=0 --numeric-owner -cf "$ctx.tar" bazaar
+	tar -C "$ctx" --owner=0 --group=0 --numeric-owner --no-recursion -rf "$ctx.tar" var var/lib var/lib/bazaar
+	tar -C "$ctx" --owner=65532 --group=65532 --numeric-owner --no-recursion -rf "$ctx.tar" var/lib/bazaar/photos
+	docker import \
 			--change 'USER 65532:65532' \
 			--change 'ENTRYPOINT ["/bazaar"]' \
 			--change 'CMD ["serve"]' \
 			--change 'EXPOSE 8080' \
 			--change "LABEL $label=$key" \
-			- "$app_image" >/dev/null
-	rm -rf "$ctx"
+			"$ctx.tar" "$app_image" >/dev/null
+	rm -rf "$ctx" "$ctx.tar"
 }
 
 # build_rootfs NAME KEY MIRROR SUITE PACKAGE... makes

@@ -37,6 +37,10 @@ type Listing struct {
 	// delete it; SellerName is that user's display name, for the page.
 	SellerID   int64
 	SellerName string
+	// Cover is the listing's first photo, or nil: lists of listings fill
+	// it in for their cards. All of a listing's photos are read on their
+	// own (postgres.DB.ListingPhotos), which keeps Listing comparable.
+	Cover *Photo
 }
 
 // InStock reports whether at least one unit is available.

@@ -76,6 +76,10 @@ type Options struct {
 	// production; zero means one. (A single process without a master,
 	// `master_process off`, crashes nginx 1.22 on an inherited socket.)
 	Workers int
+	// PhotoDir is the photo directory nginx serves under /media/
+	// (${BAZAAR_PHOTO_ROOT}, mounted read-only into the container). Empty
+	// means none: every photo is 404.
+	PhotoDir string
 	// Template is the template file. Empty means the repository's, found by
 	// walking up from the working directory to go.mod.
 	Template string
@@ -190,7 +194,13 @@ func Start(ctx context.Context, upstream string, opts Options) (_ *Nginx, err er
 	}
 	n.URL = "http://" + n.Addr
 
-	conf, err := Render(string(b), listen, upstream)
+	photos := opts.PhotoDir
+	if photos == "" {
+		photos = filepath.Join(n.Dir, "photos") // nothing there: every photo is 404
+	} else if photos, err = filepath.Abs(photos); err != nil {
+		return nil, err
+	}
+	conf, err := Render(string(b), listen, upstream, photos)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", tmpl, err)
 	}
@@ -239,7 +249,11 @@ func Start(ctx context.Context, upstream string, opts Options) (_ *Nginx, err er
 	} else {
 		n.container = fmt.Sprintf("bazaar-nginxtest-%d-%d", os.Getpid(), containerSeq.Add(1))
 		docker := []string{"run", "--rm", "-i", "--name", n.container, "--network", "host",
-			"--label", "bazaar.nginxtest=1", "-v", n.Dir + ":" + n.Dir, "--entrypoint", "bash", image, "-c"}
+			"--label", "bazaar.nginxtest=1", "-v", n.Dir + ":" + n.Dir}
+		if opts.PhotoDir != "" {
+			docker = append(docker, "-v", photos+":"+photos+":ro")
+		}
+		docker = append(docker, "--entrypoint", "bash", image, "-c")
 		if out, err := exec.CommandContext(ctx, "docker", append(docker, `exec nginx "$@"`, "nginx", "-t", "-e", "stderr", "-p", n.Dir, "-c", mainPath)...).CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("nginx -t (in %s): %w\n%s\nrendered template:\n%s", image, err, out, conf)
 		}
@@ -449,8 +463,8 @@ func New(t testing.TB, upstream string, opts Options) *Nginx {
 // leaves nginx's own ($host, $request_id, ...) alone. A variable the
 // deployment does not define is an error: the image would leave it in, and
 // nginx would choke on it.
-func Render(template, listen, upstream string) (string, error) {
-	conf := strings.NewReplacer("${NGINX_PORT}", listen, "${BAZAAR_UPSTREAM}", upstream).Replace(template)
+func Render(template, listen, upstream, photoRoot string) (string, error) {
+	conf := strings.NewReplacer("${NGINX_PORT}", listen, "${BAZAAR_UPSTREAM}", upstream, "${BAZAAR_PHOTO_ROOT}", photoRoot).Replace(template)
 	if i := strings.Index(conf, "${"); i >= 0 {
 		return "", fmt.Errorf("template uses a variable the deployment does not define: %q", conf[i:min(i+40, len(conf))])
 	}

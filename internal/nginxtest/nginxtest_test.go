@@ -54,11 +54,11 @@ func TestNginxProxiesOnItsOwnPort(t *testing.T) {
 }
 
 func TestRenderRefusesUnknownVariables(t *testing.T) {
-	got, err := Render("listen ${NGINX_PORT}; server ${BAZAAR_UPSTREAM}; set $x $host;", "127.0.0.1:1", "app:8080")
+	got, err := Render("listen ${NGINX_PORT}; server ${BAZAAR_UPSTREAM}; set $x $host;", "127.0.0.1:1", "app:8080", "/photos")
 	if err != nil || got != "listen 127.0.0.1:1; server app:8080; set $x $host;" {
 		t.Errorf("Render = %q, %v", got, err)
 	}
-	if _, err := Render("listen ${NGINX_PORT}; root ${NGINX_ROOT};", "1", "2"); err == nil || !strings.Contains(err.Error(), "NGINX_ROOT") {
+	if _, err := Render("listen ${NGINX_PORT}; root ${NGINX_ROOT};", "1", "2", "3"); err == nil || !strings.Contains(err.Error(), "NGINX_ROOT") {
 		t.Errorf("Render with an undefined variable: err = %v", err)
 	}
 }

@@ -190,6 +190,9 @@ func (db *DB) Search(ctx context.Context, f search.Filter) (*search.Result, erro
 		last := ls[len(ls)-1]
 		res.Next = &search.Cursor{Sort: f.Sort, Score: scores[f.Limit-1], Price: last.Price.Cents, ID: last.ID}
 	}
+	if err := db.fillCovers(ctx, ls); err != nil {
+		return nil, translate(err)
+	}
 	res.Listings = ls
 	return res, nil
 }

@@ -46,6 +46,22 @@ var constraints = map[string]constraintError{
 	"categories_parent_id_fkey": {market.EINVALID, "parent", "The parent category does not exist"},
 	"search_words_pkey":         {market.ECONFLICT, "", "That word is already counted."},
 
+	// Photos. The store counts a listing's photos under its row lock, so
+	// the position limit speaks only if that check is ever bypassed.
+	"listing_photos_pkey":                    {market.ECONFLICT, "", "That photo already exists."},
+	"listing_photos_listing_id_fkey":         {market.ENOTFOUND, "", "Listing not found."},
+	"listing_photos_position_check":          {market.EINVALID, "photo", "A listing can have at most 10 photos; delete one to add another."},
+	"listing_photos_listing_id_position_key": {market.ECONFLICT, "", "Someone else changed these photos at the same moment. Please try again."},
+	"listing_photos_width_check":             {market.EINTERNAL, "", "A photo's size comes from its decoded image."},
+	"listing_photos_height_check":            {market.EINTERNAL, "", "A photo's size comes from its decoded image."},
+	"photo_variants_pkey":                    {market.EINTERNAL, "", "A photo has one stored image per width."},
+	"photo_variants_photo_id_fkey":           {market.ENOTFOUND, "", "Photo not found."},
+	"photo_variants_width_check":             {market.EINTERNAL, "", "A stored image's size comes from its encoder."},
+	"photo_variants_height_check":            {market.EINTERNAL, "", "A stored image's size comes from its encoder."},
+	"photo_variants_key_key":                 {market.EINTERNAL, "", "Every stored image has a key of its own."},
+	"photo_variants_content_type_check":      {market.EINTERNAL, "", "Stored images are JPEG or PNG."},
+	"blob_garbage_pkey":                      {market.EINTERNAL, "", "That object is already waiting for deletion."},
+
 	"users_pkey":               {market.ECONFLICT, "", "That account already exists."},
 	"users_email_key":          {market.ECONFLICT, "email", "An account with that email already exists."},
 	"users_email_check":        {market.EINVALID, "email", "Email must be at most 254 characters"},

@@ -169,6 +169,9 @@ func (db *DB) Listings(ctx context.Context, f market.ListingFilter) (*market.Lis
 			page.NextBefore = last
 		}
 	}
+	if err := db.fillCovers(ctx, rs); err != nil {
+		return nil, translate(err)
+	}
 	return page, nil
 }
 

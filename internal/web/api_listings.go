@@ -23,6 +23,18 @@ type apiListing struct {
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
 	SellerID    int64     `json:"seller_id"`
+	// Cover is the first photo, or null; Photos are all of them, only
+	// where one listing is answered (not in lists).
+	Cover  *apiPhoto   `json:"cover"`
+	Photos *[]apiPhoto `json:"photos,omitempty"`
+}
+
+// toAPIListingWith is one listing as GET answers it: with all its photos.
+func toAPIListingWith(l *market.Listing, ps []market.Photo) apiListing {
+	out := toAPIListing(l)
+	all := toAPIPhotos(ps)
+	out.Photos = &all
+	return out
 }
 
 func toAPIListing(l *market.Listing) apiListing {
@@ -30,6 +42,7 @@ func toAPIListing(l *market.Listing) apiListing {
 		ID: l.ID, Name: l.Name, Description: l.Description, PriceCents: l.Price.Cents,
 		Currency: l.Price.Currency, Quantity: l.Quantity, Category: l.Category, Condition: l.Condition,
 		CreatedAt: l.CreatedAt.UTC(), UpdatedAt: l.UpdatedAt.UTC(), SellerID: l.SellerID,
+		Cover: toAPIPhoto(l.Cover),
 	}
 }
 
@@ -84,6 +97,7 @@ func (s *Server) apiListListings(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
+	s.photoURLs(page.Listings...)
 	out := toAPIListingPage(page)
 	s.writeJSON(w, http.StatusOK, "application/json", out)
 }
@@ -158,12 +172,16 @@ func (s *Server) apiGetListing(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l, err := s.db.Listing(r.Context(), id)
+	var ps []market.Photo
+	if err == nil {
+		ps, err = s.listingPhotos(r, l)
+	}
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
 	setETag(w, l)
-	s.writeJSON(w, http.StatusOK, "application/json", toAPIListing(l))
+	s.writeJSON(w, http.StatusOK, "application/json", toAPIListingWith(l, ps))
 }
 
 func (s *Server) apiUpdateListing(w http.ResponseWriter, r *http.Request) {
@@ -186,12 +204,16 @@ func (s *Server) apiUpdateListing(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l, err := s.db.UpdateListing(r.Context(), u.ID, id, in.input(), ifVersion)
+	var ps []market.Photo
+	if err == nil {
+		ps, err = s.listingPhotos(r, l)
+	}
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
 	setETag(w, l)
-	s.writeJSON(w, http.StatusOK, "application/json", toAPIListing(l))
+	s.writeJSON(w, http.StatusOK, "application/json", toAPIListingWith(l, ps))
 }
 
 func (s *Server) apiDeleteListing(w http.ResponseWriter, r *http.Request) {
@@ -207,6 +229,7 @@ func (s *Server) apiDeleteListing(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
+	s.photosDeleted()
 	w.WriteHeader(http.StatusNoContent)
 }
 

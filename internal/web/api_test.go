@@ -254,7 +254,7 @@ func TestAPIErrors(t *testing.T) {
 		{"unknown route", "GET", "/api/v1/whatever", "-", "", 404, nil, "No such API route"},
 		{"unknown version", "GET", "/api/v2/listings", "-", "", 404, nil, ""},
 		{"unsupported method", "PUT", "/api/v1/listings", "", valid, 405, nil, "GET, HEAD, POST"},
-		{"nested unknown", "GET", "/api/v1/listings/1/photos", "-", "", 404, nil, ""},
+		{"nested unknown", "GET", "/api/v1/listings/1/reviews", "-", "", 404, nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

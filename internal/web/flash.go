@@ -11,12 +11,17 @@ const flashCookie = "bazaar_flash"
 
 // #nosec G101 -- message keys and the words users see ("passwordchanged"), no credential.
 var flashMessages = map[string]string{
-	"created":   "Your listing is live.",
-	"saved":     "Your changes are saved.",
-	"deleted":   "The listing was deleted.",
-	"welcome":   "Welcome to Bazaar! Your account is ready and you are signed in.",
-	"signedin":  "You are signed in.",
-	"signedout": "You are signed out.",
+	"created": "Your listing is live.",
+	// A listing saved, its photos not (the photo store was down).
+	"created-no-photos": "Your listing is live, but its photos could not be saved just now. Please add them again from the edit page.",
+	"photos-added":      "Your photos are added.",
+	"photo-deleted":     "The photo was deleted.",
+	"photos-saved":      "The order of your photos is saved.",
+	"saved":             "Your changes are saved.",
+	"deleted":           "The listing was deleted.",
+	"welcome":           "Welcome to Bazaar! Your account is ready and you are signed in.",
+	"signedin":          "You are signed in.",
+	"signedout":         "You are signed out.",
 	// Buying.
 	"added":           "Added to your cart.",
 	"cart_updated":    "Your cart is updated.",

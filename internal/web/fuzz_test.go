@@ -167,7 +167,7 @@ func FuzzListingForm(f *testing.F) {
 		r.Header.Set("Content-Type", ct)
 		w := httptest.NewRecorder()
 		form := newListingForm(nil)
-		in, ok := s.readListingForm(w, r, &form)
+		in, _, ok := s.readListingForm(w, r, &form)
 		if !ok {
 			if w.Code < 400 || w.Code >= 500 {
 				t.Fatalf("unreadable form %q (%s) answered %d, want a 4xx", body, ct, w.Code)

@@ -81,6 +81,7 @@ func (s *Server) searchPage(w http.ResponseWriter, r *http.Request, cat *market.
 		s.error(w, r, err)
 		return
 	}
+	s.photoURLs(res.Listings...)
 	words := f.Query.Words()
 	for _, l := range res.Listings {
 		page.Results = append(page.Results, templates.ResultCard{Listing: l, Segments: search.Highlight(l.Name, words)})
@@ -259,6 +260,7 @@ func (s *Server) apiSearchListings(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
+	s.photoURLs(res.Listings...)
 	tree, err := s.db.Categories(r.Context())
 	if err != nil {
 		s.error(w, r, err)

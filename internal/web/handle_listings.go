@@ -2,11 +2,13 @@ package web
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/bazaarhq/bazaar/internal/market"
+	"github.com/bazaarhq/bazaar/internal/photo"
 	"github.com/bazaarhq/bazaar/internal/web/templates"
 )
 
@@ -45,6 +47,7 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
+	s.photoURLs(page.Listings...)
 	cacheablePage(w)
 	s.render(w, r, http.StatusOK, templates.Home(templates.HomePage{Layout: s.layout(w, r, "Bazaar"), Page: page, Paged: f.Before > 0 || f.After > 0}))
 }
@@ -64,11 +67,17 @@ func (s *Server) handleListingCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form := newListingForm(nil)
-	in, ok := s.readListingForm(w, r, &form)
+	in, uploads, ok := s.readListingForm(w, r, &form)
 	if !ok {
 		return
 	}
 	l, err := in.NewListing()
+	var photos []*photo.Result
+	if err == nil {
+		// Every photo is checked before the listing is created, so a
+		// refused one leaves nothing behind to clean up.
+		photos, err = s.processUploads(r, uploads, market.MaxPhotos)
+	}
 	if err == nil {
 		l.SellerID = u.ID
 		err = s.db.CreateListing(r.Context(), l)
@@ -77,7 +86,13 @@ func (s *Server) handleListingCreate(w http.ResponseWriter, r *http.Request) {
 		s.formError(w, r, form, err)
 		return
 	}
-	s.setFlash(w, "created")
+	flash := "created"
+	if err := s.storePhotos(r, l.ID, photos); err != nil {
+		s.logger.LogAttrs(r.Context(), slog.LevelWarn, "listing created without its photos",
+			slog.String("request_id", requestID(r.Context())), slog.Int64("listing", l.ID), slog.String("err", err.Error()))
+		flash = "created-no-photos"
+	}
+	s.setFlash(w, flash)
 	http.Redirect(w, r, "/listings/"+strconv.FormatInt(l.ID, 10), http.StatusSeeOther)
 }
 
@@ -86,8 +101,13 @@ func (s *Server) handleListingShow(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	photos, err := s.listingPhotos(r, l)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
 	cacheablePage(w)
-	page := templates.ListingPage{Layout: s.layout(w, r, l.Name), Listing: l}
+	page := templates.ListingPage{Layout: s.layout(w, r, l.Name), Listing: l, Photos: photos}
 	page.Owner = page.UserID == l.SellerID
 	if tree, err := s.db.Categories(r.Context()); err == nil {
 		for c := tree.BySlug(l.Category); c != nil; c = c.Parent {
@@ -102,7 +122,12 @@ func (s *Server) handleListingEdit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	var err error
 	form := newListingForm(l)
+	if form.Photos, err = s.listingPhotos(r, l); err != nil {
+		s.error(w, r, err)
+		return
+	}
 	form.Layout = s.layout(w, r, "Edit "+l.Name)
 	s.render(w, r, http.StatusOK, templates.Form(form))
 }
@@ -119,7 +144,7 @@ func (s *Server) handleListingUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form := newListingForm(l)
-	in, ok := s.readListingForm(w, r, &form)
+	in, uploads, ok := s.readListingForm(w, r, &form)
 	if !ok {
 		return
 	}
@@ -129,7 +154,22 @@ func (s *Server) handleListingUpdate(w http.ResponseWriter, r *http.Request) {
 			form.Version = -1 // matches no version: stale
 		}
 	}
+	var photos []*photo.Result
+	if len(uploads) > 0 {
+		existing, err := s.db.ListingPhotos(r.Context(), l.ID)
+		if err == nil {
+			photos, err = s.processUploads(r, uploads, market.MaxPhotos-len(existing))
+		}
+		if err != nil {
+			s.formError(w, r, form, err)
+			return
+		}
+	}
 	if _, err := s.db.UpdateListing(r.Context(), l.SellerID, l.ID, in, form.Version); err != nil {
+		s.formError(w, r, form, err)
+		return
+	}
+	if err := s.storePhotos(r, l.ID, photos); err != nil {
 		s.formError(w, r, form, err)
 		return
 	}
@@ -151,6 +191,7 @@ func (s *Server) handleListingDelete(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
+	s.photosDeleted()
 	s.setFlash(w, "deleted")
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
@@ -158,11 +199,20 @@ func (s *Server) handleListingDelete(w http.ResponseWriter, r *http.Request) {
 // readListingForm reads the sell/edit form's fields into form (to show them
 // again as typed) and into a market.ListingInput (to apply the rules). On a
 // body that cannot be read it has answered and returns ok=false.
-func (s *Server) readListingForm(w http.ResponseWriter, r *http.Request, form *templates.ListingForm) (market.ListingInput, bool) {
+func (s *Server) readListingForm(w http.ResponseWriter, r *http.Request, form *templates.ListingForm) (market.ListingInput, [][]byte, bool) {
+	var uploads [][]byte
+	if isMultipart(r) {
+		up, err := s.readUpload(w, r, market.MaxPhotos)
+		if err != nil {
+			s.formError(w, r, *form, err)
+			return market.ListingInput{}, nil, false
+		}
+		r.PostForm, uploads = up.values, up.photos
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		s.error(w, r, formParseError(err))
-		return market.ListingInput{}, false
+		return market.ListingInput{}, nil, false
 	}
 	form.Name = r.PostForm.Get("name")
 	form.Description = r.PostForm.Get("description")
@@ -181,7 +231,7 @@ func (s *Server) readListingForm(w http.ResponseWriter, r *http.Request, form *t
 		form.Condition = strings.TrimSpace(r.PostForm.Get("condition"))
 		in.Condition = &form.Condition
 	}
-	return in, true
+	return in, uploads, true
 }
 
 // formError shows the form again: with 422 and a message beside each field
@@ -202,8 +252,19 @@ func (s *Server) formError(w http.ResponseWriter, r *http.Request, form template
 		s.render(w, r, f.Status, templates.Form(form))
 		return
 	}
+	var re *requestError
+	if errors.As(err, &re) && re.status == http.StatusRequestEntityTooLarge {
+		// Too large a photo: the form again, the message beside the field.
+		f := s.describe(w, r, err)
+		form.Errors = map[string]string{"photo": f.Message}
+		s.withPhotos(r, &form)
+		form.Layout = s.layout(w, r, "Check your listing")
+		s.render(w, r, f.Status, templates.Form(form))
+		return
+	}
 	if fields := market.ErrorFields(err); market.ErrorCode(err) == market.EINVALID && len(fields) > 0 {
 		form.Errors = fields
+		s.withPhotos(r, &form)
 		form.Layout = s.layout(w, r, "Check your listing")
 		s.render(w, r, http.StatusUnprocessableEntity, templates.Form(form))
 		return

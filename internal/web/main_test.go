@@ -18,8 +18,11 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/bazaarhq/bazaar/internal/blob"
+	"github.com/bazaarhq/bazaar/internal/gallery"
 	"github.com/bazaarhq/bazaar/internal/market"
 	"github.com/bazaarhq/bazaar/internal/password"
+	"github.com/bazaarhq/bazaar/internal/photo"
 	"github.com/bazaarhq/bazaar/internal/postgres"
 	"github.com/bazaarhq/bazaar/internal/postgres/postgrestest"
 	"github.com/bazaarhq/bazaar/internal/web"
@@ -60,6 +63,9 @@ type testServer struct {
 	// Bearer token api sends ("" for none).
 	User  *testUser
 	Token string
+	// PhotoDir is where the server's photos are stored (and served from
+	// under /media), unless an option chose another store.
+	PhotoDir string
 }
 
 // newTestServer starts a server on a fresh database. opts adjust the
@@ -70,13 +76,28 @@ func newTestServer(t *testing.T, opts ...func(*web.Config)) *testServer {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	var photoDir string
+	if cfg.Photos == nil && cfg.DB != nil {
+		photoDir = t.TempDir()
+		store, err := blob.NewDir(photoDir, "/media")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = store.Close() })
+		cfg.Photos = gallery.New(gallery.Config{DB: cfg.DB, Store: store, Processor: photo.NewProcessor(photo.Config{MaxDecodes: 2})})
+		cfg.MediaDir, cfg.MediaURL = photoDir, "/media"
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); cfg.Photos.Collect(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+	}
 	srv, err := web.NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	ts := &testServer{URL: hs.URL, Srv: srv, DB: cfg.DB, Client: newClient(t)}
+	ts := &testServer{URL: hs.URL, Srv: srv, DB: cfg.DB, Client: newClient(t), PhotoDir: photoDir}
 	if err := cfg.DB.Ready(context.Background()); market.ErrorCode(err) == market.EUNAVAILABLE {
 		// The database is down (deadDB): the client carries credentials the
 		// server cannot check, a session cookie and a token, as a

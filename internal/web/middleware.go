@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -231,11 +232,19 @@ var securityHeaders = map[string][]string{
 	"Cache-Control": {"no-store"},
 }
 
-// secureHeaders sets the headers every response carries.
-func secureHeaders(next http.Handler) http.Handler {
+// secureHeaders sets the headers every response carries. Photos served
+// from another origin (an S3 bucket or CDN, Config.PhotoOrigin) are
+// allowed as images in the Content-Security-Policy.
+func secureHeaders(next http.Handler, photoOrigin string) http.Handler {
+	headers := securityHeaders
+	if photoOrigin != "" {
+		headers = maps.Clone(securityHeaders)
+		headers["Content-Security-Policy"] = []string{strings.Replace(securityHeaders["Content-Security-Policy"][0],
+			"img-src 'self' data:", "img-src 'self' data: "+photoOrigin, 1)}
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		for k, v := range securityHeaders {
+		for k, v := range headers {
 			h[k] = v
 		}
 		next.ServeHTTP(w, r)

@@ -98,7 +98,7 @@ func apiRoutes(t *testing.T) []string {
 			return true
 		}
 		sel, ok := call.Fun.(*ast.SelectorExpr)
-		if !ok || (sel.Sel.Name != "Handle" && sel.Sel.Name != "HandleFunc") {
+		if !ok || (sel.Sel.Name != "Handle" && sel.Sel.Name != "HandleFunc" && sel.Sel.Name != "HandleUpload") {
 			return true
 		}
 		lit, ok := call.Args[0].(*ast.BasicLit)

@@ -604,7 +604,7 @@ func TestMethodNotAllowed(t *testing.T) {
 			}
 		})
 	}
-	for _, path := range []string{"/api/v1/nope", "/nope", "/listings/" + id + "/photos"} {
+	for _, path := range []string{"/api/v1/nope", "/nope", "/listings/" + id + "/reviews"} {
 		if r := ts.do(t, "PUT", path, nil, nil); r.StatusCode != http.StatusNotFound || r.Header.Get("Allow") != "" {
 			t.Errorf("PUT %s: %d, Allow %q; want a 404 without Allow", path, r.StatusCode, r.Header.Get("Allow"))
 		}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/bazaarhq/bazaar/internal/photo/phototest"
 )
 
 // routesInSource returns every route pattern registered in routes.go, as
@@ -21,7 +23,7 @@ func routesInSource(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	var out []string
-	for _, m := range regexp.MustCompile(`mux\.Handle(?:Func)?\("([A-Z]+ [^"]+)"`).FindAllStringSubmatch(string(src), -1) {
+	for _, m := range regexp.MustCompile(`mux\.Handle(?:Func|Upload)?\("([A-Z]+ [^"]+)"`).FindAllStringSubmatch(string(src), -1) {
 		out = append(out, m[1])
 	}
 	if len(out) < 20 {
@@ -70,6 +72,35 @@ type fixture struct {
 	third          *testServer
 	thirdListing   int64
 	purchase, sale int64
+	photo          int64 // made by fixturePhoto when a case needs one
+}
+
+// fixturePhoto is a photo of the fixture's listing, uploaded by its owner
+// the first time a case asks for it.
+func fixturePhoto(t *testing.T, f *fixture) int64 {
+	t.Helper()
+	if f.photo == 0 {
+		r := f.owner.uploadAPI(t, f.listing, "p.jpg", phototest.JPEG(phototest.Quadrants(64, 48)))
+		if r.StatusCode != http.StatusCreated {
+			t.Fatalf("fixture photo: %d %s", r.StatusCode, r.body)
+		}
+		f.photo = decode[apiPhotoJSON](t, r).ID
+	}
+	return f.photo
+}
+
+// photoIntact checks that the fixture's photo is still there, the cover.
+func photoIntact(t *testing.T, f *fixture) {
+	t.Helper()
+	ps := decode[struct{ Photos []apiPhotoJSON }](t, f.guest.get(t, "/api/v1/listings/"+id(f.listing)+"/photos")).Photos
+	if len(ps) != 1 || ps[0].ID != f.photo || ps[0].Position != 0 {
+		t.Errorf("the owner's photos changed: %+v", ps)
+	}
+}
+
+// photoPath is the path of a change to the fixture's photo.
+func photoPath(t *testing.T, f *fixture, prefix, suffix string) string {
+	return prefix + "/listings/" + id(f.listing) + "/photos/" + id(fixturePhoto(t, f)) + suffix
 }
 
 // ownershipCase is one route tried as its owner, another user and a guest:
@@ -251,6 +282,55 @@ var ownershipCases = []ownershipCase{
 	{route: "POST /account/tokens/{id}/delete", owner: 303, other: 404, guest: 303, intact: tokenIntact,
 		do: func(t *testing.T, f *fixture, w *testServer) *response {
 			return w.postForm(t, "/account/tokens/"+id(f.token)+"/delete", nil)
+		}},
+	// Photos: anyone sees them; only the seller adds, moves or deletes.
+	{route: "GET /api/v1/listings/{id}/photos", owner: 200, other: 200, guest: 200,
+		do: func(t *testing.T, f *fixture, w *testServer) *response {
+			fixturePhoto(t, f)
+			return w.get(t, "/api/v1/listings/"+id(f.listing)+"/photos")
+		}},
+	{route: "GET /api/v1/listings/{id}/photos/{photo_id}", owner: 200, other: 200, guest: 200,
+		do: func(t *testing.T, f *fixture, w *testServer) *response {
+			return w.get(t, photoPath(t, f, "/api/v1", ""))
+		}},
+	{route: "POST /api/v1/listings/{id}/photos", owner: 201, other: 404, guest: 401,
+		intact: func(t *testing.T, f *fixture) {
+			if r := f.guest.get(t, "/api/v1/listings/"+id(f.listing)+"/photos"); !strings.Contains(r.body, `"photos":[]`) {
+				t.Errorf("others added photos: %s", r.body)
+			}
+		},
+		do: func(t *testing.T, f *fixture, w *testServer) *response {
+			return w.uploadAPI(t, f.listing, "p.jpg", phototest.JPEG(phototest.Quadrants(64, 48)))
+		}},
+	{route: "PATCH /api/v1/listings/{id}/photos/{photo_id}", owner: 200, other: 404, guest: 401, intact: photoIntact,
+		do: func(t *testing.T, f *fixture, w *testServer) *response {
+			return w.api(t, "PATCH", photoPath(t, f, "/api/v1", ""), `{"cover":true}`)
+		}},
+	{route: "DELETE /api/v1/listings/{id}/photos/{photo_id}", owner: 204, other: 404, guest: 401, intact: photoIntact,
+		do: func(t *testing.T, f *fixture, w *testServer) *response {
+			return w.api(t, "DELETE", photoPath(t, f, "/api/v1", ""), "")
+		}},
+	{route: "POST /listings/{id}/photos", owner: 303, other: 404, guest: 303,
+		intact: func(t *testing.T, f *fixture) {
+			if r := f.guest.get(t, "/api/v1/listings/"+id(f.listing)+"/photos"); !strings.Contains(r.body, `"photos":[]`) {
+				t.Errorf("others added photos: %s", r.body)
+			}
+		},
+		do: func(t *testing.T, f *fixture, w *testServer) *response {
+			return w.postMultipart(t, "/listings/"+id(f.listing)+"/photos", nil,
+				multipartFile{"photo", "p.jpg", phototest.JPEG(phototest.Quadrants(64, 48))})
+		}},
+	{route: "POST /listings/{id}/photos/{photo_id}/cover", owner: 303, other: 404, guest: 303, intact: photoIntact,
+		do: func(t *testing.T, f *fixture, w *testServer) *response {
+			return w.postForm(t, photoPath(t, f, "", "/cover"), nil)
+		}},
+	{route: "POST /listings/{id}/photos/{photo_id}/move", owner: 303, other: 404, guest: 303, intact: photoIntact,
+		do: func(t *testing.T, f *fixture, w *testServer) *response {
+			return w.postForm(t, photoPath(t, f, "", "/move"), url.Values{"position": {"0"}})
+		}},
+	{route: "POST /listings/{id}/photos/{photo_id}/delete", owner: 303, other: 404, guest: 303, intact: photoIntact,
+		do: func(t *testing.T, f *fixture, w *testServer) *response {
+			return w.postForm(t, photoPath(t, f, "", "/delete"), nil)
 		}},
 	{route: "POST /logout", owner: 303, other: 303, guest: 303,
 		do: func(t *testing.T, f *fixture, w *testServer) *response { return w.postForm(t, "/logout", nil) }},

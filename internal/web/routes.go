@@ -22,11 +22,15 @@ func (s *Server) routes() http.Handler {
 	// HTML pages.
 	mux.HandleFunc("GET /{$}", cachedPages(listPage, s.handleHome))
 	mux.HandleFunc("GET /listings/new", s.handleListingNew)
-	mux.HandleFunc("POST /listings", s.handleListingCreate)
+	mux.HandleUpload("POST /listings", s.handleListingCreate)
 	mux.HandleFunc("GET /listings/{id}", cachedPages(listingPage, s.handleListingShow))
 	mux.HandleFunc("GET /listings/{id}/edit", s.handleListingEdit)
-	mux.HandleFunc("POST /listings/{id}", s.handleListingUpdate)
+	mux.HandleUpload("POST /listings/{id}", s.handleListingUpdate)
 	mux.HandleFunc("POST /listings/{id}/delete", s.handleListingDelete)
+	mux.HandleUpload("POST /listings/{id}/photos", s.handlePhotoAdd)
+	mux.HandleFunc("POST /listings/{id}/photos/{photo_id}/delete", s.handlePhotoDelete)
+	mux.HandleFunc("POST /listings/{id}/photos/{photo_id}/cover", s.handlePhotoCover)
+	mux.HandleFunc("POST /listings/{id}/photos/{photo_id}/move", s.handlePhotoMove)
 	mux.HandleFunc("GET /search", s.handleSearch)
 	mux.HandleFunc("GET /c/{slug}", cachedPages(listPage, s.handleCategory))
 	mux.HandleFunc("GET /sellers/{id}", cachedPages(listPage, s.handleSeller))
@@ -58,6 +62,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /sales/{id}", s.handleSale)
 	mux.HandleFunc("POST /sales/{id}/ship", s.handleSaleShip)
 	mux.HandleFunc("POST /sales/{id}/cancel", s.handleSaleCancel)
+	if s.media != nil { // make run only: nginx serves the photos in production
+		mux.HandleFunc("GET "+s.mediaURL+"/{key...}", s.handleMedia)
+	}
 
 	// JSON API v1.
 	mux.HandleFunc("GET /api/v1/listings", s.apiListListings)
@@ -71,6 +78,11 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/v1/tokens", s.apiCreateToken)
 	mux.HandleFunc("GET /api/v1/tokens", s.apiListTokens)
 	mux.HandleFunc("DELETE /api/v1/tokens/{id}", s.apiRevokeToken)
+	mux.HandleFunc("GET /api/v1/listings/{id}/photos", s.apiListPhotos)
+	mux.HandleUpload("POST /api/v1/listings/{id}/photos", s.apiAddPhoto)
+	mux.HandleFunc("GET /api/v1/listings/{id}/photos/{photo_id}", s.apiGetPhoto)
+	mux.HandleFunc("PATCH /api/v1/listings/{id}/photos/{photo_id}", s.apiUpdatePhoto)
+	mux.HandleFunc("DELETE /api/v1/listings/{id}/photos/{photo_id}", s.apiDeletePhoto)
 	mux.HandleFunc("GET /api/v1/categories", s.apiCategories)
 	mux.HandleFunc("GET /api/v1/suggest", s.apiSuggest)
 	mux.HandleFunc("GET /api/v1/cart", s.apiGetCart)
@@ -99,7 +111,7 @@ func (s *Server) routes() http.Handler {
 	}
 	h = s.sessionLayer(h)
 	h = s.crossOriginProtection(h)
-	h = secureHeaders(h)
+	h = secureHeaders(h, s.photoOrigin)
 	h = s.recoverPanic(h)
 	h = s.cacheLayer(h)
 	h = s.observe(h)

@@ -3,16 +3,19 @@
 package web
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
 
+	"github.com/bazaarhq/bazaar/internal/gallery"
 	"github.com/bazaarhq/bazaar/internal/password"
 	"github.com/bazaarhq/bazaar/internal/postgres"
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,6 +59,16 @@ type Config struct {
 	// Hasher hashes passwords; nil means argon2id at OWASP's minimum with
 	// as many hashes at once as there are CPUs, its gauge in Registry.
 	Hasher *password.Hasher
+	// Photos adds and serves listings' photos; nil turns uploads away
+	// (503) and shows listings without photos.
+	Photos *gallery.Gallery
+	// PhotoOrigin is the origin photos are served from when it is not
+	// this site's ("https://cdn.example.com"): the pages' CSP allows it.
+	PhotoOrigin string
+	// MediaDir, when set, is served under the path MediaURL (such as
+	// /media): `make run` has no nginx to do it (handle_media.go).
+	MediaDir string
+	MediaURL string
 
 	innerMiddleware func(http.Handler) http.Handler
 }
@@ -80,6 +93,12 @@ type Server struct {
 	hasher         *password.Hasher
 	publicURL      string
 	handler        http.Handler
+	photos         *gallery.Gallery
+	media          *os.Root // nil unless Config.MediaDir
+	mediaURL       string
+	photoOrigin    string
+	// uploads holds a token per upload being read (upload.go).
+	uploads chan struct{}
 	// draining is set when shutdown begins, so /readyz turns 503 before the
 	// listener closes.
 	draining atomic.Bool
@@ -119,9 +138,16 @@ func NewServer(cfg Config) (*Server, error) {
 		timeout: cfg.RequestTimeout, secure: cfg.SecureCookies, views: v, registry: cfg.Registry,
 		metrics: newMetrics(cfg.Registry), innerMiddleware: cfg.innerMiddleware, accessLog: cfg.AccessLog,
 		idle: cfg.SessionIdle, hasher: cfg.Hasher, publicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
+		photos: cfg.Photos, uploads: make(chan struct{}, 2), photoOrigin: cfg.PhotoOrigin,
 	}
 	if s.publicURL == "" {
 		s.publicURL = "http://localhost:8080"
+	}
+	if cfg.Photos != nil {
+		// Twice the decode slots: one upload decoding per slot and one
+		// being read to follow it, so reading overlaps decoding while the
+		// bytes held stay bounded.
+		s.uploads = make(chan struct{}, 2*cfg.Photos.Processor().Slots())
 	}
 	s.sessions = s.newSessions(cfg)
 	cfg.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -130,6 +156,18 @@ func NewServer(cfg Config) (*Server, error) {
 	}, s.readyGauge))
 	if cfg.PageCacheBytes > 0 {
 		s.cache = newPageCache(cfg.PageCacheBytes, cfg.Registry)
+	}
+	if strings.ContainsAny(cfg.PhotoOrigin, " ;,'\"") {
+		return nil, fmt.Errorf("web: PhotoOrigin %q is not an origin", cfg.PhotoOrigin)
+	}
+	if cfg.MediaDir != "" {
+		if !strings.HasPrefix(cfg.MediaURL, "/") || strings.Contains(cfg.MediaURL, "{") {
+			return nil, fmt.Errorf("web: MediaURL must be a path such as /media, got %q", cfg.MediaURL)
+		}
+		if s.media, err = openMedia(cfg.MediaDir); err != nil {
+			return nil, fmt.Errorf("web: media directory: %w", err)
+		}
+		s.mediaURL = strings.TrimSuffix(cfg.MediaURL, "/")
 	}
 	if cfg.Instance != "" {
 		s.instanceHeader = []string{cfg.Instance}

@@ -77,8 +77,8 @@ func Seller(p SellerPage) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				for _, l := range p.Page.Listings {
-					templ_7745c5c3_Err = card(l).Render(ctx, templ_7745c5c3_Buffer)
+				for i, l := range p.Page.Listings {
+					templ_7745c5c3_Err = card(l, i >= aboveFold).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
