@@ -81,6 +81,9 @@ func (e *suite) steps() []step {
 		{"8b_monitoring", e.monitoring},
 		{"9_least_privilege", e.leastPrivilege},
 		{"10_photos", e.photos},
+		{"11_backups", e.backups},
+		{"11b_point_in_time_recovery", e.pointInTimeRecovery},
+		{"11c_fresh_host_restore", e.freshHostRestore},
 	}
 }
 
@@ -664,6 +667,7 @@ func (e *suite) leastPrivilege(t *testing.T) {
 		"postgres-exporter": nil,
 		"nginx-exporter":    nil,
 		"node-exporter":     nil,
+		"backup":  nil,
 	}
 	seen := map[string]bool{}
 	for _, c := range s.containers(t) {
@@ -716,6 +720,13 @@ func (e *suite) leastPrivilege(t *testing.T) {
 	}
 	if len(uids) < 2 || workers != len(uids)-1 {
 		t.Errorf("nginx process uids %v: want one root master and unprivileged workers", uids)
+	}
+	// The backup service runs as the image's postgres user, never root.
+	for _, c := range s.running(t, "backup") {
+		out, err := exec.Command("docker", "exec", c.ID, "id", "-u").Output()
+		if err != nil || strings.TrimSpace(string(out)) == "0" || strings.TrimSpace(string(out)) == "" {
+			t.Errorf("%s: uid %q (%v), want the unprivileged postgres user", c.Name, strings.TrimSpace(string(out)), err)
+		}
 	}
 	// The app and migration run as the unprivileged user of their image.
 	for _, c := range s.running(t, "app") {

@@ -79,7 +79,14 @@ func newStack(t *testing.T) *stack {
 	if appImage == "" {
 		appImage = "bazaar:test"
 	}
-	for _, img := range []string{appImage, "bazaar-test-postgres:17", "bazaar-test-nginx:1.30"} {
+	pgImage, nginxImage := os.Getenv("BAZAAR_TEST_POSTGRES_IMAGE"), os.Getenv("BAZAAR_TEST_NGINX_IMAGE")
+	if pgImage == "" {
+		pgImage = "bazaar-test-postgres:17"
+	}
+	if nginxImage == "" {
+		nginxImage = "bazaar-test-nginx:1.30"
+	}
+	for _, img := range []string{appImage, pgImage, nginxImage} {
 		if err := exec.Command("docker", "image", "inspect", img).Run(); err != nil {
 			t.Fatalf("image %s is missing; build it with deploy/test/build-images.sh (deploy/test/e2e.sh does)", img)
 		}

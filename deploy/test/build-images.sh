@@ -3,7 +3,7 @@
 # container registry:
 #
 #   bazaar:test            FROM scratch + the static binary built on the host
-#   bazaar-test-postgres:17    Debian trixie + PostgreSQL 17, official-image-like entry point
+#   bazaar-test-postgres:17    Debian trixie + PostgreSQL 17 + pgBackRest, official-image-like entry point
 #   bazaar-test-nginx:1.30     Debian sid + nginx 1.30 + envsubst, official-image-like entry point
 #   bazaar-test-monitoring:trixie  Debian trixie + Prometheus, Alertmanager and three exporters,
 #                              the entry point of deploy/monitoring/Dockerfile (same suite, same packages)
@@ -35,7 +35,10 @@ cache=$here/.cache
 app_image=${BAZAAR_TEST_APP_IMAGE:-bazaar:test}
 pg_major=17
 pg_suite=trixie
-pg_packages=("postgresql-$pg_major")
+# pgBackRest at the exact version the production image pins
+# (deploy/postgres/Dockerfile), socat and jq for the backup service.
+pgbackrest_version=$(sed -n 's/^ARG PGBACKREST_VERSION=//p' "$here/../postgres/Dockerfile")
+pg_packages=("postgresql-$pg_major" "pgbackrest=$pgbackrest_version" socat jq)
 nginx_major=1.30
 nginx_suite=sid
 nginx_packages=(nginx gettext-base)
@@ -261,16 +264,25 @@ debian_image() {
 	local rootfs_key key
 	rootfs_key=$( { echo "$mirror"; echo "$suite"; echo "${packages[*]}"; sha256sum <"${BASH_SOURCE[0]}"; } | hash)
 	key=$(spec_key "$rootfs_key" "$entry" "${changes[@]}")
-	if [ "$(image_key "$image")" = "$key" ]; then
-		log "$image is current ($key)"
-		return
+	# Imported as IMAGE-KEY, then tagged IMAGE: worktrees on one Docker
+	# host share IMAGE, and one with another build-images.sh retags it at
+	# any time; a suite that must run exactly this build uses IMAGE-KEY,
+	# whose name is written to $cache/NAME.image (e2e.sh reads it).
+	local keyed=$image-$key
+	if [ "$(image_key "$keyed")" = "$key" ]; then
+		log "$keyed is current"
+	else
+		build_rootfs "$name" "$rootfs_key" "$mirror" "$suite" "${packages[@]}"
+		import_image "$keyed" "$key" "$cache/rootfs-$name-$rootfs_key.tar" "$entry" "${changes[@]}"
 	fi
-	build_rootfs "$name" "$rootfs_key" "$mirror" "$suite" "${packages[@]}"
-	import_image "$image" "$key" "$cache/rootfs-$name-$rootfs_key.tar" "$entry" "${changes[@]}"
+	docker tag "$keyed" "$image"
+	mkdir -p "$cache"
+	echo "$keyed" >"$cache/$name.image"
 }
 
 main() {
 	local start=$SECONDS
+	[ -n "$pgbackrest_version" ] || die "deploy/postgres/Dockerfile has no ARG PGBACKREST_VERSION="
 	if [ -n "$bin" ]; then
 		build_app_image
 	fi

@@ -20,6 +20,12 @@ log "built bin/bazaar in $((SECONDS - start))s"
 if docker info >/dev/null 2>&1; then
 	t=$SECONDS
 	bash deploy/test/build-images.sh bin/bazaar
+	# Exactly the images just built, whatever another worktree's
+	# build-images.sh does to the shared tags meanwhile.
+	BAZAAR_TEST_POSTGRES_IMAGE=$(cat deploy/test/.cache/postgres.image)
+	BAZAAR_TEST_NGINX_IMAGE=$(cat deploy/test/.cache/nginx.image)
+	export BAZAAR_TEST_POSTGRES_IMAGE BAZAAR_TEST_NGINX_IMAGE
+	log "images: $BAZAAR_TEST_POSTGRES_IMAGE $BAZAAR_TEST_NGINX_IMAGE"
 	log "images took $((SECONDS - t))s"
 	if [ -z "${COMPOSE:-}" ]; then
 		if docker compose version >/dev/null 2>&1; then

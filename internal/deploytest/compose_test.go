@@ -64,16 +64,30 @@ func TestComposeHasNoVersionKey(t *testing.T) {
 func TestComposeWiring(t *testing.T) {
 	p := load(t, composeFile)
 
-	if got, want := p.ServiceNames(), []string{"app", "db", "migrate", "nginx"}; !slices.Equal(sorted(got), want) {
+	if got, want := p.ServiceNames(), []string{"app", "backup", "db", "migrate", "nginx"}; !slices.Equal(sorted(got), want) {
 		t.Fatalf("services = %v, want %v", got, want)
 	}
 	svc := func(name string) types.ServiceConfig { return p.Services[name] }
 
 	t.Run("images", func(t *testing.T) {
-		for name, want := range map[string]string{"db": "postgres:17", "nginx": "nginx:1.30"} {
+		for name, want := range map[string]string{"db": "bazaar-postgres:17", "backup": "bazaar-postgres:17", "nginx": "nginx:1.30"} {
 			if got := svc(name).Image; got != want {
 				t.Errorf("%s image = %q, want %q", name, got, want)
 			}
+		}
+		// The db image is postgres:17 plus pgBackRest, built here.
+		for _, name := range []string{"db", "backup"} {
+			if b := svc(name).Build; b == nil || !strings.HasSuffix(filepath.ToSlash(b.Context), "deploy/postgres") {
+				t.Errorf("%s build = %+v, want deploy/postgres", name, b)
+			}
+		}
+		dockerfile, err := os.ReadFile("../../deploy/postgres/Dockerfile")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !regexp.MustCompile(`(?m)^FROM postgres:17(-trixie)?$`).Match(dockerfile) ||
+			!regexp.MustCompile(`(?m)^ARG PGBACKREST_VERSION=[0-9][^\s]*$`).Match(dockerfile) {
+			t.Errorf("deploy/postgres/Dockerfile: want FROM postgres:17-trixie and ARG PGBACKREST_VERSION=<exact Debian version>")
 		}
 		for _, name := range []string{"migrate", "app"} {
 			s := svc(name)
@@ -105,6 +119,7 @@ func TestComposeWiring(t *testing.T) {
 			{"migrate", "db", types.ServiceConditionHealthy},
 			{"app", "migrate", types.ServiceConditionCompletedSuccessfully},
 			{"nginx", "app", types.ServiceConditionHealthy},
+			{"backup", "db", types.ServiceConditionHealthy},
 		} {
 			dep, ok := svc(tc.service).DependsOn[tc.on]
 			if !ok {
@@ -135,6 +150,7 @@ func TestComposeWiring(t *testing.T) {
 	t.Run("networks", func(t *testing.T) {
 		for name, want := range map[string][]string{
 			"db":      {"back"},
+			"backup":  {"back"},
 			"migrate": {"back"},
 			"app":     {"back", "front"},
 			"nginx":   {"front"},
@@ -149,12 +165,37 @@ func TestComposeWiring(t *testing.T) {
 	})
 
 	t.Run("volumes", func(t *testing.T) {
-		vols := svc("db").Volumes
-		if len(vols) != 1 || vols[0].Type != types.VolumeTypeVolume || vols[0].Source != "pgdata" || vols[0].Target != "/var/lib/postgresql/data" {
-			t.Errorf("db volumes = %+v, want the named volume pgdata at /var/lib/postgresql/data", vols)
+		mounts := func(name string) map[string]string {
+			m := map[string]string{}
+			for _, v := range svc(name).Volumes {
+				ro := ""
+				if v.ReadOnly {
+					ro = ":ro"
+				}
+				if v.Type == types.VolumeTypeVolume {
+					m[v.Target] = v.Source + ro
+				}
+			}
+			return m
 		}
-		if _, ok := p.Volumes["pgdata"]; !ok {
-			t.Errorf("volume pgdata is not declared")
+		for name, want := range map[string]map[string]string{
+			// The repository beside the data, for archive_command and restore;
+			// the socket shared with the backup service.
+			"db": {"/var/lib/postgresql/data": "pgdata", "/var/lib/pgbackrest": "pgbackrest", "/var/run/postgresql": "pgsocket"},
+			// A backup reads the data directory, never writes it.
+			"backup": {"/var/lib/postgresql/data": "pgdata:ro", "/var/lib/pgbackrest": "pgbackrest", "/var/run/postgresql": "pgsocket"},
+		} {
+			if got := mounts(name); !maps.Equal(got, want) {
+				t.Errorf("%s named volumes = %v, want %v", name, got, want)
+			}
+		}
+		for _, v := range []string{"pgdata", "pgbackrest", "pgsocket"} {
+			if _, ok := p.Volumes[v]; !ok {
+				t.Errorf("volume %s is not declared", v)
+			}
+		}
+		if o := p.Volumes["pgsocket"].DriverOpts; o["type"] != "tmpfs" {
+			t.Errorf("volume pgsocket driver_opts = %v, want tmpfs (a socket directory in memory)", o)
 		}
 		var found bool
 		for _, v := range svc("nginx").Volumes {
@@ -174,7 +215,7 @@ func TestComposeWiring(t *testing.T) {
 	})
 
 	t.Run("healthchecks", func(t *testing.T) {
-		for _, name := range []string{"db", "app", "nginx"} {
+		for _, name := range []string{"db", "app", "nginx", "backup"} {
 			hc := svc(name).HealthCheck
 			if hc == nil || hc.Disable || len(hc.Test) == 0 {
 				t.Errorf("%s has no healthcheck", name)
@@ -185,6 +226,26 @@ func TestComposeWiring(t *testing.T) {
 		}
 		if got := strings.Join(svc("db").HealthCheck.Test, " "); !strings.Contains(got, "pg_isready") {
 			t.Errorf("db healthcheck = %q, want pg_isready", got)
+		}
+	})
+
+	t.Run("archiving", func(t *testing.T) {
+		cmd := strings.Join(svc("db").Command, " ")
+		for _, want := range []string{"archive_mode=on", "archive_command=pgbackrest --stanza=bazaar archive-push %p", "archive_timeout="} {
+			if !strings.Contains(cmd, want) {
+				t.Errorf("db command %q lacks %q", cmd, want)
+			}
+		}
+		// db (archive-push, restore) and backup must name the same stanza,
+		// repository and data directory, and the database's superuser.
+		for _, k := range []string{"PGBACKREST_STANZA", "PGBACKREST_REPO1_PATH", "PGBACKREST_PG1_PATH", "PGBACKREST_PG1_USER", "PGBACKREST_REPO1_RETENTION_FULL"} {
+			a, b := svc("db").Environment[k], svc("backup").Environment[k]
+			if a == nil || b == nil || *a != *b {
+				t.Errorf("%s: db %v, backup %v; want one value for both", k, deref(a), deref(b))
+			}
+		}
+		if u := svc("backup").Environment["PGBACKREST_PG1_USER"]; u == nil || *u != *svc("db").Environment["POSTGRES_USER"] {
+			t.Errorf("PGBACKREST_PG1_USER = %v, want the database's POSTGRES_USER", deref(u))
 		}
 	})
 
