@@ -77,11 +77,14 @@ else
 fi
 log "restoring $what"
 
+fresh=0
 db_id=$(c ps -q db 2>/dev/null || true)
 if [ -z "$db_id" ]; then
-	# A fresh host: create the volumes, networks and containers, start nothing.
-	log "no db container: creating the stack's containers (a fresh host)"
-	c up --no-start
+	# A fresh host: create db's container, volumes and network, start
+	# nothing. (Only db: compose would wait for the others' depends_on.)
+	log "no db container: creating it (a fresh host)"
+	fresh=1
+	c up --no-start --no-deps db
 elif [ "$(docker inspect --format '{{.State.Running}}' "$db_id")" = true ]; then
 	log "pushing the WAL written so far to the repository (pgbackrest check)"
 	c exec -T --user postgres db pgbackrest check ||
@@ -122,7 +125,12 @@ log "db recovered and promoted after $((SECONDS - start))s"
 
 log "migrating"
 c run --rm --no-deps -T migrate >/dev/null || die "migrate failed"
-c start backup app nginx
+if [ "$fresh" = 1 ]; then
+	c up -d --no-deps backup app nginx
+else
+	# start, not up: up would reset the number of app replicas.
+	c start backup app nginx
+fi
 while :; do
 	ids=$(c ps -q app)
 	[ -n "$ids" ] || die "no app container"
