@@ -667,7 +667,7 @@ func (e *suite) leastPrivilege(t *testing.T) {
 		"postgres-exporter": nil,
 		"nginx-exporter":    nil,
 		"node-exporter":     nil,
-		"backup":  nil,
+		"backup":            nil,
 	}
 	seen := map[string]bool{}
 	for _, c := range s.containers(t) {
