@@ -13,7 +13,9 @@
 // for each class that misses, the report shows by how much and the plans
 // of its slowest statements, from the server log.
 //
-// Knobs: BENCH_SEARCH_LISTINGS (1000000), BENCH_SEARCH_RUNS (60 per class),
+// Knobs: BENCH_SEARCH_DATABASE_URL (measure an existing, migrated and
+// seeded database instead, with BENCH_SEARCH_LOG its server log for the
+// plans), BENCH_SEARCH_LISTINGS (1000000), BENCH_SEARCH_RUNS (60 per class),
 // BENCH_SEARCH_DEEP (50: pages in for the deep page), BENCH_SEARCH_ONLY
 // (run only the classes whose name contains it).
 package main
@@ -76,45 +78,14 @@ func run(ctx context.Context) error {
 	if err := os.Chmod(tmp, 0o755); err != nil { // the postgres user reaches its directory inside
 		return err
 	}
-	bin := filepath.Join(tmp, "bazaar")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/bazaar").CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %w\n%s", err, out)
-	}
-	pgDir := filepath.Join(tmp, "pg")
-	cluster, err := pgcluster.Start(ctx, pgcluster.Options{Dir: pgDir, Timeout: 60 * time.Second})
-	if err != nil {
-		return err
-	}
-	defer cluster.Stop()
-	admin, err := pgx.Connect(ctx, cluster.URL("postgres"))
-	if err != nil {
-		return err
-	}
-	for _, sql := range []string{
-		"CREATE DATABASE bench",
-		// The plans of slow statements, with their actual rows and times.
-		"ALTER DATABASE bench SET session_preload_libraries = 'auto_explain'",
-		"ALTER DATABASE bench SET auto_explain.log_min_duration = '30ms'",
-		"ALTER DATABASE bench SET auto_explain.log_analyze = on",
-		"ALTER DATABASE bench SET auto_explain.log_buffers = on",
-	} {
-		if _, err := admin.Exec(ctx, sql); err != nil {
-			return fmt.Errorf("%s: %w", sql, err)
-		}
-	}
-	_ = admin.Close(ctx)
-	dbURL := cluster.URL("bench")
-	env := append(os.Environ(), "DATABASE_URL="+dbURL)
-	for _, args := range [][]string{{"migrate"}, {"seed", "-n", strconv.Itoa(n)}} {
-		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Env = env
-		out, err := cmd.CombinedOutput()
+	dbURL, logFile := os.Getenv("BENCH_SEARCH_DATABASE_URL"), os.Getenv("BENCH_SEARCH_LOG")
+	if dbURL == "" {
+		var stopCluster func()
+		dbURL, logFile, stopCluster, err = seeded(ctx, tmp, n)
 		if err != nil {
-			return fmt.Errorf("bazaar %s: %w\n%s", args[0], err, out)
+			return err
 		}
-		if args[0] == "seed" {
-			fmt.Print(string(out))
-		}
+		defer stopCluster()
 	}
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
@@ -180,7 +151,6 @@ func run(ctx context.Context) error {
 	}
 	fmt.Printf("\n%d listings; %d runs per class after 5 warm-up runs; through web.Server.ServeHTTP\n", n, runs)
 	fmt.Printf("%-40s %9s %9s %9s  %s\n", "class", "p50", "p95", "p99", "goal p95")
-	logFile := filepath.Join(pgDir, "postgres.log")
 	var misses []string
 	for _, c := range classes {
 		if only != "" && !strings.Contains(c.name, only) {
@@ -225,6 +195,57 @@ func run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// seeded starts a throwaway PostgreSQL under tmp, migrates and seeds n
+// listings with the app's own commands.
+func seeded(ctx context.Context, tmp string, n int) (dbURL, logFile string, stop func(), err error) {
+	bin := filepath.Join(tmp, "bazaar")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/bazaar").CombinedOutput(); err != nil {
+		return "", "", nil, fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	pgDir := filepath.Join(tmp, "pg")
+	cluster, err := pgcluster.Start(ctx, pgcluster.Options{Dir: pgDir, Timeout: 60 * time.Second})
+	if err != nil {
+		return "", "", nil, err
+	}
+	stop = func() { _ = cluster.Stop() }
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
+	admin, err := pgx.Connect(ctx, cluster.URL("postgres"))
+	if err != nil {
+		return "", "", nil, err
+	}
+	for _, sql := range []string{
+		"CREATE DATABASE bench",
+		// The plans of slow statements, with their actual rows and times.
+		"ALTER DATABASE bench SET session_preload_libraries = 'auto_explain'",
+		"ALTER DATABASE bench SET auto_explain.log_min_duration = '30ms'",
+		"ALTER DATABASE bench SET auto_explain.log_analyze = on",
+		"ALTER DATABASE bench SET auto_explain.log_buffers = on",
+	} {
+		if _, err := admin.Exec(ctx, sql); err != nil {
+			return "", "", nil, fmt.Errorf("%s: %w", sql, err)
+		}
+	}
+	_ = admin.Close(ctx)
+	dbURL = cluster.URL("bench")
+	env := append(os.Environ(), "DATABASE_URL="+dbURL)
+	for _, args := range [][]string{{"migrate"}, {"seed", "-n", strconv.Itoa(n)}} {
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return "", "", nil, fmt.Errorf("bazaar %s: %w\n%s", args[0], err, out)
+		}
+		if args[0] == "seed" {
+			fmt.Print(string(out))
+		}
+	}
+	return dbURL, filepath.Join(pgDir, "postgres.log"), stop, nil
 }
 
 // cursorParam is the &cursor=... of a /search URL, for the API.

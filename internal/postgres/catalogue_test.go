@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -388,6 +390,99 @@ func TestSearchAnyInput(t *testing.T) {
 		}
 		if _, err := db.Suggest(ctx, q, raw); err != nil {
 			t.Errorf("Suggest(%q): %v", raw, err)
+		}
+	}
+}
+
+// TestSearchPastTheWindow: with more matches than the store ranks, the
+// newest are ranked, the older follow newest first, every match appears
+// exactly once across the pages, and the counts say they are estimates.
+func TestSearchPastTheWindow(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	db.SetSearchWindow(4)
+	ctx := context.Background()
+	var ids []int64 // oldest first
+	for i := range 11 {
+		// Names alike but for one letter, so that only the window's
+		// order, not the names' similarity to the query, tells them apart.
+		name, desc := fmt.Sprintf("Brass lamp %c", 'a'+i), "A lamp for the desk."
+		if i == 9 { // among the newest four, but lamp only in its description
+			name, desc = "Desk light", "Works as a lamp."
+		}
+		l := &market.Listing{Name: name, Description: desc, Price: market.Money{Cents: 1000}, Quantity: 1, Category: "lighting", Condition: "used"}
+		if err := db.CreateListing(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, l.ID)
+	}
+	other := &market.Listing{Name: "Oak chair", Price: market.Money{Cents: 1000}, Quantity: 1, Category: "furniture", Condition: "used"}
+	if err := db.CreateListing(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	var cursor *search.Cursor
+	for page := 0; ; page++ {
+		res, err := db.Search(ctx, search.Filter{Query: mustQuery(t, "lamp"), Sort: search.SortRelevance, Limit: 3, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Estimated || res.Total < 4 {
+			t.Errorf("page %d: total %d, estimated %v: want an estimate of at least the window", page, res.Total, res.Estimated)
+		}
+		if res.Facets[104] < 4 || len(res.Facets) != 1 {
+			t.Errorf("page %d: facets %v, want lighting only", page, res.Facets)
+		}
+		for _, l := range res.Listings {
+			got = append(got, l.ID)
+		}
+		if res.Next == nil {
+			break
+		}
+		if page > 10 {
+			t.Fatal("no last page")
+		}
+		// A cursor survives its encoding.
+		f, err := search.ParseFilter(url.Values{"q": {"lamp"}, "cursor": {res.Next.Encode()}}, false)
+		if err != nil {
+			t.Fatalf("cursor %q: %v", res.Next.Encode(), err)
+		}
+		cursor = f.Cursor
+	}
+	// The window: the newest four, the description-only match last; then
+	// the other seven, newest first.
+	want := []int64{ids[10], ids[8], ids[7], ids[9], ids[6], ids[5], ids[4], ids[3], ids[2], ids[1], ids[0]}
+	if !slices.Equal(got, want) {
+		t.Errorf("order %v, want %v", got, want)
+	}
+}
+
+func TestSearchCorrectsWordsThatMatchNothing(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	seedCorpus(t, db)
+	ctx := context.Background()
+	for q, want := range map[string]string{
+		"stonewear bowl": "stoneware bowl", // a typo
+		"stonew":         "stoneware",      // a prefix
+		"bowl":           "",               // found as typed
+		"zeppelin":       "",               // nothing like it
+	} {
+		res, err := db.Search(ctx, search.Filter{Query: mustQuery(t, q), Sort: search.SortRelevance, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Corrected != want {
+			t.Errorf("%q: corrected to %q, want %q", q, res.Corrected, want)
+		}
+		if want != "" && len(res.Listings) == 0 {
+			t.Errorf("%q: corrected to %q but found nothing", q, res.Corrected)
+		}
+	}
+}
+
+func TestRoughly(t *testing.T) {
+	for n, want := range map[int64]int64{0: 0, 7: 7, 99: 99, 100: 100, 149: 150, 196906: 200000, 1234: 1200, 1250: 1300} {
+		if got := postgres.Roughly(n); got != want {
+			t.Errorf("roughly(%d) = %d, want %d", n, got, want)
 		}
 	}
 }

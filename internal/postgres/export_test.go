@@ -20,3 +20,10 @@ func ConstraintNames() []string {
 
 // IdempotencyLockKey is the advisory lock's key expression for ($1 user, $2 key).
 const IdempotencyLockKey = idempotencyLockKey
+
+// SetSearchWindow makes Search rank and count this many matches, so that
+// a small corpus exercises what a large one does past the window.
+func (db *DB) SetSearchWindow(n int) { db.searchWindow = n }
+
+// Roughly exposes roughly, the rounding of estimates.
+var Roughly = roughly

@@ -21,6 +21,8 @@ import (
 type DB struct {
 	pool       *pgxpool.Pool
 	categories categoryCache
+	// searchWindow overrides SearchWindow when positive (tests).
+	searchWindow int
 }
 
 // Options tune the pool.

@@ -142,9 +142,17 @@ func parsePrice(p market.Problems, key, s string, units bool) int64 {
 
 // Cursor is the position after the last result of a page in one sort
 // order: the sort key of that result and its id, which breaks ties.
+//
+// Relevance ranks a window of the newest matches (all of them when there
+// are few; see the store's Search), and any older matches follow it newest
+// first: Floor is the oldest id of that window (0 when it held every
+// match), fixed by the first page so that later pages rank the same
+// window, and Rest says the position is past the window.
 type Cursor struct {
 	Sort  string
 	Score float32 // relevance
+	Floor int64   // relevance
+	Rest  bool    // relevance
 	Price int64   // price orders
 	ID    int64
 }
@@ -154,7 +162,11 @@ func (c *Cursor) Encode() string {
 	var key string
 	switch c.Sort {
 	case SortRelevance:
-		key = strconv.FormatUint(uint64(math.Float32bits(c.Score)), 36)
+		score := strconv.FormatUint(uint64(math.Float32bits(c.Score)), 36)
+		if c.Rest {
+			score = "rest"
+		}
+		key = score + "_" + strconv.FormatInt(c.Floor, 36)
 	case SortPriceAsc, SortPriceDesc:
 		key = strconv.FormatInt(c.Price, 36)
 	}
@@ -179,7 +191,21 @@ func decodeCursor(s string) (*Cursor, error) {
 	}
 	switch c.Sort {
 	case SortRelevance:
-		bits, err := strconv.ParseUint(parts[1], 36, 32)
+		score, floor, ok := strings.Cut(parts[1], "_")
+		if !ok {
+			return nil, strconv.ErrSyntax
+		}
+		if c.Floor, err = strconv.ParseInt(floor, 36, 64); err != nil || c.Floor < 0 {
+			return nil, strconv.ErrSyntax
+		}
+		if score == "rest" {
+			if c.Floor == 0 { // nothing is past a window that held every match
+				return nil, strconv.ErrSyntax
+			}
+			c.Rest = true
+			break
+		}
+		bits, err := strconv.ParseUint(score, 36, 32)
 		if err != nil {
 			return nil, err
 		}
@@ -222,11 +248,19 @@ func (q Query) Excluded() string {
 // Result is one page of a search.
 type Result struct {
 	Listings []*market.Listing
-	// Total is the number of matches over all pages.
+	// Total is the number of matches over all pages, or an estimate of it
+	// when Estimated.
 	Total int64
 	// Facets counts the matches per leaf category id for the query and
-	// every filter but the category.
+	// every filter but the category (estimates when Estimated).
 	Facets map[int]int64
+	// Estimated says Total and Facets are estimates: the query matched
+	// more listings than the store counts one by one.
+	Estimated bool
+	// Corrected is the query as searched when the one typed matched
+	// nothing and a spelling or a completion of its words did ("stonewear"
+	// searched as "stoneware"); "" when it was searched as typed.
+	Corrected string
 	// Next is the cursor of the following page, nil on the last.
 	Next *Cursor
 }

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -9,6 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/bazaarhq/bazaar/internal/market"
+	"github.com/bazaarhq/bazaar/internal/postgres"
 )
 
 // searchPage mirrors GET /api/v1/listings with search parameters.
@@ -385,4 +389,59 @@ func regexpFind(pattern, s string) string {
 		return ""
 	}
 	return m[1]
+}
+
+// TestSearchPastTheWindow: with more matches than the store counts one by
+// one, the API and the page say the total is an estimate, and the pages
+// still hold every match exactly once.
+func TestSearchPastTheWindow(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	n := postgres.SearchWindow + 30
+	for i := range n {
+		l := &market.Listing{Name: "Oak table " + strconv.Itoa(i), Price: market.Money{Cents: 5000}, Quantity: 1, Category: "furniture", Condition: "used"}
+		if err := ts.DB.CreateListing(context.Background(), l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type estimatedPage struct {
+		searchPage
+		TotalEstimated bool `json:"total_estimated"`
+	}
+	seen := map[int64]bool{}
+	next := "/api/v1/listings?q=oak&limit=100"
+	for range 20 {
+		r := ts.get(t, next)
+		if r.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %s", next, r.StatusCode, r.body)
+		}
+		page := decode[estimatedPage](t, r)
+		if !page.TotalEstimated || page.Total < int64(postgres.SearchWindow) {
+			t.Errorf("total %d, estimated %v: want an estimate past %d", page.Total, page.TotalEstimated, postgres.SearchWindow)
+		}
+		for _, l := range page.Listings {
+			if seen[l.ID] {
+				t.Fatalf("listing %d on two pages", l.ID)
+			}
+			seen[l.ID] = true
+		}
+		if page.NextCursor == nil {
+			break
+		}
+		next = "/api/v1/listings?q=oak&limit=100&cursor=" + url.QueryEscape(*page.NextCursor)
+	}
+	if len(seen) != n {
+		t.Errorf("%d listings over the pages, want %d", len(seen), n)
+	}
+	if body := ts.get(t, "/search?q=oak").body; !strings.Contains(body, "About ") {
+		t.Errorf("the page does not say the total is an estimate")
+	}
+	// A typo is corrected, and says so.
+	r := ts.get(t, "/api/v1/listings?q=tabel")
+	if !strings.Contains(r.body, `"corrected_query":"table"`) || !strings.Contains(r.body, "Oak table") {
+		t.Errorf("typo: %d %.300s", r.StatusCode, r.body)
+	}
+	if body := ts.get(t, "/search?q=tabel").body; !strings.Contains(body, "showing results for “<strong>table</strong>”") {
+		t.Errorf("the page does not say what it searched instead")
+	}
 }

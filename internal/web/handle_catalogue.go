@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/bazaarhq/bazaar/internal/market"
 	"github.com/bazaarhq/bazaar/internal/search"
@@ -83,10 +84,13 @@ func (s *Server) searchPage(w http.ResponseWriter, r *http.Request, cat *market.
 	}
 	s.photoURLs(res.Listings...)
 	words := f.Query.Words()
+	if res.Corrected != "" {
+		words = strings.Fields(res.Corrected)
+	}
 	for _, l := range res.Listings {
 		page.Results = append(page.Results, templates.ResultCard{Listing: l, Segments: search.Highlight(l.Name, words)})
 	}
-	page.Total = res.Total
+	page.Total, page.Estimated, page.Corrected = res.Total, res.Estimated, res.Corrected
 	page.Searched = !f.Query.Empty() || f.Condition != "" || f.InStock || f.MinCents > 0 || f.MaxCents > 0 || f.Cursor != nil
 	page.Facets = facets(tree, cat, res.Facets, q, page.Action)
 	if res.Next != nil {
@@ -228,12 +232,18 @@ func isSearch(q url.Values) bool {
 
 // apiSearchPage is one page of search results: the total over all pages,
 // the count per leaf category (for every filter but the category), and
-// the opaque cursor of the next page (absent on the last).
+// the opaque cursor of the next page (absent on the last). Past the
+// store's window (search.Result) the total and counts are estimates,
+// rounded to two significant digits, and total_estimated says so;
+// corrected_query is what was searched when the words typed matched
+// nothing.
 type apiSearchPage struct {
-	Listings   []apiListing `json:"listings"`
-	Total      int64        `json:"total"`
-	Facets     []apiFacet   `json:"facets"`
-	NextCursor *string      `json:"next_cursor,omitempty"`
+	Listings       []apiListing `json:"listings"`
+	Total          int64        `json:"total"`
+	TotalEstimated bool         `json:"total_estimated"`
+	CorrectedQuery string       `json:"corrected_query,omitempty"`
+	Facets         []apiFacet   `json:"facets"`
+	NextCursor     *string      `json:"next_cursor,omitempty"`
 }
 
 // apiFacet is one category's count in a search.
@@ -266,7 +276,8 @@ func (s *Server) apiSearchListings(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	out := apiSearchPage{Listings: make([]apiListing, len(res.Listings)), Total: res.Total, Facets: []apiFacet{}}
+	out := apiSearchPage{Listings: make([]apiListing, len(res.Listings)), Total: res.Total, TotalEstimated: res.Estimated,
+		CorrectedQuery: res.Corrected, Facets: []apiFacet{}}
 	for i, l := range res.Listings {
 		out.Listings[i] = toAPIListing(l)
 	}
