@@ -3,28 +3,34 @@
 //
 // One throwaway PostgreSQL (internal/pgcluster, on a Unix socket) holds two
 // databases, each migrated and seeded by the app's own `bazaar migrate` and
-// `bazaar seed`, so the targets read identical rows. Three upstreams serve
-// them:
+// `bazaar seed`, then given photos (photosSQL: the rows an upload makes,
+// one to four photos on nine listings in ten, three sizes each; the image
+// files do not exist, wrk fetches only HTML), so the targets read
+// identical rows and the pages show covers. Three upstreams serve them:
 //
 //   - app: `bazaar serve`;
-//   - floor: bench/floor, the same pages with the app's templates and rules
-//     and nothing else (the price of the app's features);
-//   - bare: `floor bare`, the same rows from the same query on a minimal
+//   - floor: bench/floor, the same pages with the app's templates, queries
+//     and rules and nothing else (the price of the app's features);
+//   - bare: `floor bare`, the same rows from the same queries on a minimal
 //     page of its own (the price of the features and of the page).
 //
 // The floors share the second database. Each upstream binds 127.0.0.1:0 and
 // reports its address; each sits behind its own nginx started by
 // internal/nginxtest from deploy/nginx/templates/default.conf.template, so
-// all pay the same proxy cost. wrk then measures GET / and a listing's
-// page, GET /listings/{id} (all three), and POST /listings (app and
-// floor), each with a cookie so the app's page cache (anonymous visitors
-// only) stays out of the way; then the two pages again without one, from
-// the app only, against the bare floor's figure of the same round (the
-// cache's target). All in alternating order over BENCH_ROUNDS rounds,
-// after waiting for the app's page cache to be in use. The verdict is the median of the rounds' paired ratios: a target
-// and its floor measured back to back share the machine's weather, and the
-// median ignores a round a neighbour spoiled. The best of each is shown
-// beside it.
+// all pay the same proxy cost. wrk then measures GET / (24 cards with
+// covers), a listing's page, GET /listings/{id} (four photos), and a
+// category's page, GET /c/{slug} (the top-level category with the most
+// listings: breadcrumbs, counts per child, 24 cards with covers), against
+// all three; and POST /listings (app and floor), each with a cookie so the
+// app's page cache (anonymous visitors only) stays out of the way; then
+// the three pages again without one, from the app only, against the bare
+// floor's figure of the same round (the cache's target). The listings the
+// POSTs add are deleted after each, so every round's pages show the
+// seeded listings. All in alternating order over BENCH_ROUNDS rounds,
+// after waiting for the app's page cache to be in use. The verdict is the
+// median of the rounds' paired ratios: a target and its floor measured
+// back to back share the machine's weather, and the median ignores a round
+// a neighbour spoiled. The best of each is shown beside it.
 //
 // Beside requests/s it prints the CPU time each upstream process, its nginx
 // and PostgreSQL spent per request (median over the rounds), read from
@@ -34,7 +40,8 @@
 // its page cache's metrics.
 //
 // A run is invalid (exit 2) if wrk saw socket errors or non-2xx/3xx
-// responses, if a page does not show 24 listings, or if the POSTs did not
+// responses, if a list does not show the same 24 listings and covers on
+// all three, if the listing page's photos differ, or if the POSTs did not
 // write as many rows as wrk counted. Missing a target prints MISS and exits
 // 0 unless BENCH_STRICT=1 (then 1). Raw output and the last 200 lines of
 // every log go to bench/out/<time>/.
@@ -59,6 +66,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -216,8 +224,11 @@ type bench struct {
 	stderr io.Writer
 	out    string // bench/out/<time>
 	tmp    string
-	pgPid  int      // the postmaster
-	stops  []func() // newest last
+	// category is the category page measured, /c/{slug}: the top-level
+	// category with the most listings (the same in both databases).
+	category string
+	pgPid    int      // the postmaster
+	stops    []func() // newest last
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -319,13 +330,19 @@ func (b *bench) start(ctx context.Context) ([]*target, error) {
 				return nil, err
 			}
 		}
+		if err := seedPhotos(ctx, dbs[name]); err != nil {
+			return nil, err
+		}
 	}
-	b.logf("migrated and seeded %d listings into each database", b.cfg.Listings)
+	if b.category, err = busiestCategory(ctx, dbs["app"]); err != nil {
+		return nil, err
+	}
+	b.logf("migrated and seeded %d listings with photos into each database; category page %s", b.cfg.Listings, b.category)
 
 	targets := []*target{
-		{name: "app", kinds: []string{"get", "listing", "post", "get-cached", "listing-cached", "get-signed-in"}, db: dbs["app"]},
-		{name: "floor", kinds: []string{"get", "listing", "post"}, db: dbs["floor"]},
-		{name: "bare", kinds: []string{"get", "listing"}, db: dbs["floor"]},
+		{name: "app", kinds: []string{"get", "listing", "category", "post", "get-cached", "listing-cached", "category-cached", "get-signed-in"}, db: dbs["app"]},
+		{name: "floor", kinds: []string{"get", "listing", "category", "post"}, db: dbs["floor"]},
+		{name: "bare", kinds: []string{"get", "listing", "category"}, db: dbs["floor"]},
 	}
 	for _, t := range targets {
 		env := []string{"DATABASE_URL=" + t.db, "BAZAAR_ADDR=127.0.0.1:0", "BAZAAR_INSTANCE=bench"}
@@ -431,6 +448,54 @@ func (b *bench) setup(ctx context.Context, url string, args ...string) error {
 	return nil
 }
 
+// photosSQL gives the seeded listings photos as uploads through the app
+// would (internal/gallery): all but every tenth listing has one to four,
+// the first its cover, each stored in three sizes under content-hashed
+// keys. Only the rows: the bench fetches pages, never the images. The
+// same statements give both databases the same photos, ids included.
+// (bench/floor/floor_test.go gives its listings photos the same way.)
+var photosSQL = []string{
+	`INSERT INTO listing_photos (listing_id, position, width, height)
+	 SELECT l.id, p, 1600, 1200 FROM listings l, generate_series(0, 3) p
+	 WHERE l.id % 10 <> 7 AND p < 4 - l.id % 4
+	 ORDER BY l.id, p`,
+	`INSERT INTO photo_variants (photo_id, width, height, key, content_type)
+	 SELECT p.id, v.w, v.w * 3 / 4, left(h, 2) || '/' || h || '-' || right(h, 12) || '.jpg', 'image/jpeg'
+	 FROM listing_photos p, (VALUES (320), (800), (1600)) v (w), md5(p.id || 'x' || v.w) h
+	 ORDER BY p.id, v.w`,
+	`VACUUM ANALYZE listing_photos, photo_variants`,
+}
+
+// seedPhotos runs photosSQL on the database at url.
+func seedPhotos(ctx context.Context, url string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	for _, q := range photosSQL {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("seeding photos: %w", err)
+		}
+	}
+	return nil
+}
+
+// busiestCategory returns the path of the top-level category with the
+// most listings.
+func busiestCategory(ctx context.Context, url string) (string, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	var slug string
+	err = conn.QueryRow(ctx, `
+		SELECT p.slug FROM listings l JOIN categories c ON c.id = l.category_id JOIN categories p ON p.id = c.parent_id
+		GROUP BY p.slug ORDER BY count(*) DESC, p.slug LIMIT 1`).Scan(&slug)
+	return "/c/" + slug, err
+}
+
 var (
 	listingLink = regexp.MustCompile(`href="/listings/[0-9]+"`)
 	heading     = regexp.MustCompile(`<h1>([^<]*)</h1>`)
@@ -440,24 +505,35 @@ var (
 // so it has the same id and content in both databases.
 func (c config) listingPath() string { return "/listings/" + strconv.Itoa(c.Listings/2) }
 
-// check makes sure the comparison is fair: every home page shows the same
-// 24 listings, and every POST /listings answers as the app's does.
+// check makes sure the comparison is fair: every home page and category
+// page shows the same 24 listings with the same covers, every listing page
+// the same listing with the same photos, and every POST /listings answers
+// as the app's does.
 func (b *bench) check(ctx context.Context, targets []*target) error {
 	links := map[string]string{}
-	for _, t := range targets {
-		status, _, body, err := httpDo(ctx, "GET", t.url+"/", "")
-		if err != nil {
-			return err
+	for _, page := range []struct{ name, path string }{{"home", "/"}, {"category", b.category}} {
+		for _, t := range targets {
+			status, _, body, err := httpDo(ctx, "GET", t.url+page.path, "")
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(b.out, page.name+"-"+t.name+".html"), body, 0o644); err != nil {
+				return err
+			}
+			// A card links its listing twice when it has a cover.
+			found := slices.Compact(listingLink.FindAllString(string(body), -1))
+			covers := strings.Count(string(body), "<img ")
+			if status != 200 || len(found) != 24 || covers == 0 {
+				return invalidf("%s's %s page %s answered %d with %d listings and %d covers, want 200 with 24, most with covers",
+					t.name, page.name, page.path, status, len(found), covers)
+			}
+			links[page.name+"-"+t.name] = fmt.Sprintf("%s, %d covers", strings.Join(found, " "), covers)
+			b.logf("%s page: %s %d bytes, %d covers", page.name, t.name, len(body), covers)
 		}
-		if err := os.WriteFile(filepath.Join(b.out, "home-"+t.name+".html"), body, 0o644); err != nil {
-			return err
+		if links[page.name+"-app"] != links[page.name+"-floor"] || links[page.name+"-bare"] != links[page.name+"-floor"] {
+			return invalidf("the %s pages show different listings or covers:\napp   %s\nfloor %s\nbare  %s", page.name,
+				links[page.name+"-app"], links[page.name+"-floor"], links[page.name+"-bare"])
 		}
-		found := listingLink.FindAllString(string(body), -1)
-		if status != 200 || len(found) != 24 {
-			return invalidf("%s's home page answered %d with %d listings, want 200 with 24", t.name, status, len(found))
-		}
-		links[t.name] = strings.Join(found, " ")
-		b.logf("home page: %s %d bytes", t.name, len(body))
 	}
 	names := map[string]string{}
 	for _, t := range targets {
@@ -469,10 +545,10 @@ func (b *bench) check(ctx context.Context, targets []*target) error {
 		if status != 200 || m == nil {
 			return invalidf("%s: GET %s answered %d without an <h1>, want 200 with the listing's name", t.name, b.cfg.listingPath(), status)
 		}
-		names[t.name] = string(m[1])
+		names[t.name] = fmt.Sprintf("%s with %d photos", m[1], strings.Count(string(body), "<img "))
 	}
-	if names["app"] != names["floor"] || names["bare"] != names["floor"] {
-		return invalidf("the listing page %s shows different listings: %q", b.cfg.listingPath(), names)
+	if names["app"] != names["floor"] || names["bare"] != names["floor"] || !strings.Contains(names["app"], " 4 photos") {
+		return invalidf("the listing page %s shows different listings or photos (want 4): %q", b.cfg.listingPath(), names)
 	}
 	// The app's page cache is in use once it listens for changes.
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
@@ -499,18 +575,15 @@ func (b *bench) check(ctx context.Context, targets []*target) error {
 		if status != 303 || !strings.HasPrefix(loc, "/listings/") {
 			return invalidf("%s: POST /listings answered %d to %q, want a 303 to /listings/{id}", t.name, status, loc)
 		}
+		if err := b.trim(ctx, t.db); err != nil {
+			return err
+		}
 	}
 	// The signed-in home page is the seller's: it names them.
 	if status, _, body, _, err := httpDoCookie(ctx, "GET", targets[0].url+"/", "", "bench=uncached; "+targets[0].session); err != nil {
 		return err
 	} else if status != 200 || !strings.Contains(string(body), `class="user-name"`) {
 		return invalidf("the app's home page with the seller's session: %d, not signed in", status)
-	}
-	if links["app"] != links["floor"] {
-		b.logf("note: the app's and the floor's home pages list different ids (the databases diverged)")
-	}
-	if links["bare"] != links["floor"] {
-		return invalidf("the bare floor lists other listings than the floor, on the same database")
 	}
 	return nil
 }
@@ -561,6 +634,23 @@ func createDatabase(ctx context.Context, adminURL, name string) error {
 		return fmt.Errorf("create database %s: %w", name, err)
 	}
 	return nil
+}
+
+// trim deletes the listings POSTs added to the database at url (every id
+// past the seeded ones) and vacuums, so that every round's pages show the
+// seeded listings with their photos, not the cover-less rows of the last
+// round's POSTs, and the two databases stay alike.
+func (b *bench) trim(ctx context.Context, url string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `DELETE FROM listings WHERE id > $1`, b.cfg.Listings); err != nil {
+		return fmt.Errorf("deleting the POSTed listings: %w", err)
+	}
+	_, err = conn.Exec(ctx, `VACUUM ANALYZE listings`)
+	return err
 }
 
 // countRows returns the number of listings in the database at url.

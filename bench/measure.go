@@ -49,9 +49,12 @@ var comparisons = []comparison{
 	{"get", "bare", "get", targetGet},
 	{"listing", "floor", "listing", targetGet},
 	{"listing", "bare", "listing", targetGet},
+	{"category", "floor", "category", targetGet},
+	{"category", "bare", "category", targetGet},
 	{"post", "floor", "post", targetPost},
 	{"get-cached", "bare", "get", targetCached},
 	{"listing-cached", "bare", "listing", targetCached},
+	{"category-cached", "bare", "category", targetCached},
 	{"get-signed-in", "floor", "get", targetSignedIn},
 }
 
@@ -64,7 +67,7 @@ var comparisons = []comparison{
 // get-signed-in is the home page with a signed-in seller's session cookie
 // (and the uncached one): the app loads the session and the user from
 // PostgreSQL each time; compared with the floor's anonymous home page.
-var kinds = []string{"get", "listing", "post", "get-cached", "listing-cached", "get-signed-in"}
+var kinds = []string{"get", "listing", "category", "post", "get-cached", "listing-cached", "category-cached", "get-signed-in"}
 
 // uncachedCookie is the cookie the uncached kinds send.
 const uncachedCookie = "Cookie: bench=uncached"
@@ -154,6 +157,9 @@ func (b *bench) sample(ctx context.Context, round int, t *target, kind string) (
 			return s, invalidf("%s: wrk counted %d POSTs but %d rows were written", t.name, s.requests, s.written)
 		}
 		note = fmt.Sprintf("rows written: %d\n", s.written) + note
+		if err := b.trim(ctx, t.db); err != nil {
+			return s, err
+		}
 	}
 	return s, appendFile(file, note)
 }
@@ -170,12 +176,14 @@ func (b *bench) wrk(ctx context.Context, file string, t *target, kind string, d 
 	switch {
 	case (kind == "post" || kind == "get-signed-in") && t.session != "":
 		args = append(args, "-H", uncachedCookie+"; "+t.session)
-	case kind == "get", kind == "listing", kind == "post":
+	case kind == "get", kind == "listing", kind == "category", kind == "post":
 		args = append(args, "-H", uncachedCookie)
 	}
 	switch kind {
 	case "listing", "listing-cached":
 		url = t.url + b.cfg.listingPath()
+	case "category", "category-cached":
+		url = t.url + b.category
 	case "post":
 		args = append(args, "-s", filepath.Join("bench", "post.lua"))
 		url = t.url + "/listings"
@@ -345,6 +353,10 @@ func request(kind string) string {
 		return "GET / cached"
 	case "listing-cached":
 		return "GET /listings/N cached"
+	case "category":
+		return "GET /c/{slug}"
+	case "category-cached":
+		return "GET /c/{slug} cached"
 	case "get-signed-in":
 		return "GET / signed in"
 	}

@@ -9,34 +9,66 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/bazaarhq/bazaar/internal/blob"
+	"github.com/bazaarhq/bazaar/internal/gallery"
 	"github.com/bazaarhq/bazaar/internal/market"
 	"github.com/bazaarhq/bazaar/internal/password"
+	"github.com/bazaarhq/bazaar/internal/photo"
 	"github.com/bazaarhq/bazaar/internal/postgres/postgrestest"
 	"github.com/bazaarhq/bazaar/internal/web"
 )
 
 func TestMain(m *testing.M) { postgrestest.Main(m) }
 
+// testPhotosSQL gives the listings photos as bench/main.go's photosSQL
+// does: one to four on all but every tenth listing, three sizes each.
+var testPhotosSQL = []string{
+	`INSERT INTO listing_photos (listing_id, position, width, height)
+	 SELECT l.id, p, 1600, 1200 FROM listings l, generate_series(0, 3) p
+	 WHERE l.id % 10 <> 7 AND p < 4 - l.id % 4
+	 ORDER BY l.id, p`,
+	`INSERT INTO photo_variants (photo_id, width, height, key, content_type)
+	 SELECT p.id, v.w, v.w * 3 / 4, left(h, 2) || '/' || h || '-' || right(h, 12) || '.jpg', 'image/jpeg'
+	 FROM listing_photos p, (VALUES (320), (800), (1600)) v (w), md5(p.id || 'x' || v.w) h
+	 ORDER BY p.id, v.w`,
+}
+
 // handlers returns the app's handler and the two floors' on one fresh
-// database holding 100 listings. The app logs JSON as in production, but
-// to io.Discard: formatting is counted, the write to stdout is not.
+// database holding 100 listings, alternately in two leaves of Home &
+// Living, most with photos. The app logs JSON as in production, but to
+// io.Discard: formatting is counted, the write to stdout is not. Its
+// photos are in a directory served under /media, as `bazaar serve`'s
+// are by default.
 func handlers(tb testing.TB) (app, floor, bare http.Handler) {
 	tb.Helper()
 	url := postgrestest.NewURL(tb)
 	db := postgrestest.Open(tb, url)
 	ls := make([]*market.Listing, 100)
 	for i := range ls {
-		ls[i] = &market.Listing{Name: fmt.Sprintf("Brass lamp #%d", i+1), Description: "A brass lamp.", Price: market.Money{Cents: int64(500 + i)}, Quantity: i % 5}
+		ls[i] = &market.Listing{Name: fmt.Sprintf("Brass lamp #%d", i+1), Description: "A brass lamp.", Price: market.Money{Cents: int64(500 + i)}, Quantity: i % 5,
+			Category: []string{"kitchen", "lighting"}[i%2], Condition: market.Conditions[i%len(market.Conditions)]}
 	}
 	if _, err := db.InsertListings(context.Background(), ls); err != nil {
+		tb.Fatal(err)
+	}
+	pool := postgrestest.Pool(tb, url)
+	for _, q := range testPhotosSQL {
+		if _, err := pool.Exec(context.Background(), q); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	store, err := blob.NewDir(tb.TempDir(), mediaURL)
+	if err != nil {
 		tb.Fatal(err)
 	}
 	srv, err := web.NewServer(web.Config{
 		DB: db, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Instance: "bench",
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+		Photos:         gallery.New(gallery.Config{DB: db, Store: store, Processor: photo.NewProcessor(photo.Config{MaxDecodes: 1})}),
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -64,7 +96,6 @@ func handlers(tb testing.TB) (app, floor, bare http.Handler) {
 	if session == nil {
 		tb.Fatalf("sign-in: %d, no session cookie", w.Code)
 	}
-	pool := postgrestest.Pool(tb, url)
 	if floor, err = newHandler(pool); err != nil {
 		tb.Fatal(err)
 	}
@@ -99,37 +130,52 @@ func request(method, target, form string) *http.Request {
 
 const form = "name=Bench+lamp&description=A+brass+lamp+in+good+condition.&price=12.50&quantity=3"
 
+// pages are the pages both floors serve, with what each must show.
+var pages = []struct {
+	path   string
+	covers int // <img> elements: covers on a list, photos on a listing page
+	text   []string
+}{
+	// Listings 100 down to 77: all but #97, #87 and #77 have photos.
+	{"/", 21, []string{"Brass lamp #100", "5.99 USD", "Sold out", "4 in stock"}},
+	// Listing 48: four photos.
+	{"/listings/48", 4, []string{"<h1>Brass lamp #48</h1>", "5.47 USD", "2 in stock", "A brass lamp."}},
+	// Home & Living: the 100 listings, 50 in each of its two leaves.
+	{"/c/home-living", 21, []string{"Home &amp; Living", "100 listings", ">Kitchen</a> (50)", ">Lighting</a> (50)", "Brass lamp #77"}},
+}
+
 // TestFloorRendersTheAppsPage guards the comparison: both programs must
-// send the same home page (up to the static files' content hash) and answer
-// a valid form the same way.
+// send the same pages (up to the static files' content hash), covers and
+// photos included, and answer a valid form the same way.
 func TestFloorRendersTheAppsPage(t *testing.T) {
 	app, floor, _ := handlers(t)
 	hash := regexp.MustCompile(`/static/[0-9a-f]{12}/`)
-	var pages [2]string
-	for i, h := range []http.Handler{app, floor} {
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, request("GET", "/", ""))
-		if w.Code != http.StatusOK {
-			t.Fatalf("handler %d: GET / = %d", i, w.Code)
-		}
-		pages[i] = hash.ReplaceAllString(w.Body.String(), "/static/HASH/")
-	}
-	if pages[0] != pages[1] {
-		t.Errorf("home pages differ:\napp:\n%s\nfloor:\n%s", pages[0], pages[1])
-	}
-	if n := strings.Count(pages[1], `class="card"`); n != 24 {
-		t.Errorf("floor shows %d listings, want 24", n)
-	}
-	for i, h := range []http.Handler{app, floor} {
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, request("GET", "/listings/50", ""))
-		if w.Code != http.StatusOK {
-			t.Fatalf("handler %d: GET /listings/50 = %d", i, w.Code)
-		}
-		pages[i] = hash.ReplaceAllString(w.Body.String(), "/static/HASH/")
-	}
-	if pages[0] != pages[1] || !strings.Contains(pages[1], "<h1>Brass lamp #50</h1>") {
-		t.Errorf("listing pages differ or lack the listing:\napp:\n%s\nfloor:\n%s", pages[0], pages[1])
+	for _, p := range pages {
+		t.Run(p.path, func(t *testing.T) {
+			var bodies [2]string
+			for i, h := range []http.Handler{app, floor} {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, request("GET", p.path, ""))
+				if w.Code != http.StatusOK {
+					t.Fatalf("handler %d: GET %s = %d", i, p.path, w.Code)
+				}
+				bodies[i] = hash.ReplaceAllString(w.Body.String(), "/static/HASH/")
+			}
+			if bodies[0] != bodies[1] {
+				t.Errorf("pages differ:\napp:\n%s\nfloor:\n%s", bodies[0], bodies[1])
+			}
+			if n := strings.Count(bodies[1], "<img "); n != p.covers {
+				t.Errorf("floor shows %d images, want %d", n, p.covers)
+			}
+			if n := strings.Count(bodies[1], `src="/media/`); n != p.covers {
+				t.Errorf("floor shows %d images from /media, want %d", n, p.covers)
+			}
+			if p.path != "/listings/48" {
+				if n := strings.Count(bodies[1], `class="card"`); n != 24 {
+					t.Errorf("floor shows %d listings, want 24", n)
+				}
+			}
+		})
 	}
 	for i, h := range []http.Handler{app, floor} {
 		w := httptest.NewRecorder()
@@ -142,36 +188,37 @@ func TestFloorRendersTheAppsPage(t *testing.T) {
 
 var listingLink = regexp.MustCompile(`href="/listings/[0-9]+"`)
 
-// TestBareFloorShowsTheSameListings: the bare floor's page is its own, but
-// it must list the same listings in the same order as the app's, or the
-// bench compares different work.
+// TestBareFloorShowsTheSameListings: the bare floor's pages are its own,
+// but they must show the same listings in the same order as the app's,
+// with the same covers and photos, or the bench compares different work.
 func TestBareFloorShowsTheSameListings(t *testing.T) {
 	app, _, bare := handlers(t)
-	var links [2][]string
-	for i, h := range []http.Handler{app, bare} {
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, request("GET", "/", ""))
-		if w.Code != http.StatusOK {
-			t.Fatalf("handler %d: GET / = %d", i, w.Code)
-		}
-		links[i] = listingLink.FindAllString(w.Body.String(), -1)
-	}
-	if len(links[1]) != 24 || strings.Join(links[0], " ") != strings.Join(links[1], " ") {
-		t.Errorf("bare floor links %v,\napp links %v", links[1], links[0])
-	}
-	w := httptest.NewRecorder()
-	bare.ServeHTTP(w, request("GET", "/", ""))
-	for _, want := range []string{"Brass lamp #100", "5.99 USD", "Sold out", "4 in stock"} {
-		if !strings.Contains(w.Body.String(), want) {
-			t.Errorf("bare page lacks %q:\n%s", want, w.Body)
-		}
-	}
-	w = httptest.NewRecorder()
-	bare.ServeHTTP(w, request("GET", "/listings/50", ""))
-	for _, want := range []string{"<h1>Brass lamp #50</h1>", "5.49 USD", "4 in stock", "A brass lamp."} {
-		if !strings.Contains(w.Body.String(), want) {
-			t.Errorf("bare listing page lacks %q:\n%s", want, w.Body)
-		}
+	for _, p := range pages {
+		t.Run(p.path, func(t *testing.T) {
+			var links [2][]string
+			var bodies [2]string
+			for i, h := range []http.Handler{app, bare} {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, request("GET", p.path, ""))
+				if w.Code != http.StatusOK {
+					t.Fatalf("handler %d: GET %s = %d", i, p.path, w.Code)
+				}
+				bodies[i] = w.Body.String()
+				// The app's cards link their listing twice, from the cover too.
+				links[i] = slices.Compact(listingLink.FindAllString(bodies[i], -1))
+			}
+			if strings.Join(links[0], " ") != strings.Join(links[1], " ") {
+				t.Errorf("bare floor links %v,\napp links %v", links[1], links[0])
+			}
+			if n := strings.Count(bodies[1], `<img src="/media/`); n != p.covers {
+				t.Errorf("bare floor shows %d images, want %d:\n%s", n, p.covers, bodies[1])
+			}
+			for _, want := range p.text {
+				if !strings.Contains(bodies[1], want) {
+					t.Errorf("bare page lacks %q:\n%s", want, bodies[1])
+				}
+			}
+		})
 	}
 }
 
@@ -230,9 +277,28 @@ func BenchmarkListing(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				w := httptest.NewRecorder()
-				c.h.ServeHTTP(w, request("GET", "/listings/50", ""))
+				c.h.ServeHTTP(w, request("GET", "/listings/48", ""))
 				if w.Code != http.StatusOK {
-					b.Fatalf("GET /listings/50 = %d", w.Code)
+					b.Fatalf("GET /listings/48 = %d", w.Code)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkCategory(b *testing.B) {
+	app, floor, bare := handlers(b)
+	for _, c := range []struct {
+		name string
+		h    http.Handler
+	}{{"app", app}, {"floor", floor}, {"bare", bare}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				c.h.ServeHTTP(w, request("GET", "/c/home-living", ""))
+				if w.Code != http.StatusOK {
+					b.Fatalf("GET /c/home-living = %d", w.Code)
 				}
 			}
 		})

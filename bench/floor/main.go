@@ -1,7 +1,9 @@
 // Command floor is the same-template floor that `make bench` compares
-// Bazaar against: the same pages (GET /, GET /listings/{id} and POST
-// /listings) written with nothing but net/http, pgxpool and the app's
-// compiled templ pages. It runs the same
+// Bazaar against: the same pages (GET /, GET /listings/{id}, GET
+// /c/{slug} and POST /listings) written with nothing but net/http, pgxpool
+// and the app's compiled templ pages. Covers and photos included: their
+// URLs are the app's with its default photo store (a directory served
+// under /media). It runs the same
 // SQL, renders the same rows through the app's own page components (package
 // templates), and applies the same listing rules
 // (package market), but has no middleware, sessions, metrics or logging.
@@ -25,6 +27,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -35,7 +38,7 @@ import (
 
 	"github.com/a-h/templ"
 	"github.com/bazaarhq/bazaar/internal/market"
-	"github.com/bazaarhq/bazaar/internal/web"
+	"github.com/bazaarhq/bazaar/internal/search"
 	"github.com/bazaarhq/bazaar/internal/web/templates"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -112,20 +115,23 @@ func serve(ctx context.Context, addr string, h http.Handler) error {
 func newHandler(pool *pgxpool.Pool) (http.Handler, error) {
 	// The header's category menu: read once, as the app reads its tree
 	// once (categories change only by migration).
-	var err error
-	if layout.Categories, err = loadCategories(context.Background(), pool); err != nil {
+	tree, err := loadTree(context.Background(), pool)
+	if err != nil {
 		return nil, err
 	}
-	s := &server{pool: pool}
+	layout.Categories = tree.Top
+	s := &server{pool: pool, tree: tree}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.handleHome)
 	mux.HandleFunc("GET /listings/{id}", s.handleListing)
+	mux.HandleFunc("GET /c/{slug}", s.handleCategory)
 	mux.HandleFunc("POST /listings", s.handleCreate)
 	return mux, nil
 }
 
 type server struct {
 	pool *pgxpool.Pool
+	tree *market.Tree
 }
 
 // layout is the app's page frame. The app puts a content hash of its
@@ -133,22 +139,22 @@ type server struct {
 // the same size.
 var layout = templates.Layout{Title: "Bazaar", Static: "/static/000000000000/"}
 
-// loadCategories reads the top-level categories for the header's menu.
-func loadCategories(ctx context.Context, pool *pgxpool.Pool) ([]*market.Category, error) {
-	rows, err := pool.Query(ctx, `SELECT slug, name FROM categories WHERE parent_id IS NULL ORDER BY position`)
+// loadTree reads the category tree with the app's query
+// (postgres.DB.Categories), once: the header's menu, breadcrumbs and
+// category pages come from it.
+func loadTree(ctx context.Context, pool *pgxpool.Pool) (*market.Tree, error) {
+	rows, _ := pool.Query(ctx, `
+		SELECT c.id, coalesce(c.parent_id, 0), c.slug, c.name
+		FROM categories c LEFT JOIN categories p ON p.id = c.parent_id
+		ORDER BY coalesce(p.position, c.position), c.parent_id NULLS FIRST, c.position`)
+	cats, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*market.Category, error) {
+		c := new(market.Category)
+		return c, row.Scan(&c.ID, &c.ParentID, &c.Slug, &c.Name)
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []*market.Category
-	for rows.Next() {
-		c := &market.Category{}
-		if err := rows.Scan(&c.Slug, &c.Name); err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return market.NewTree(cats), nil
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -179,73 +185,61 @@ func (s *server) handleHome(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) handleListing(w http.ResponseWriter, r *http.Request) {
-	l, crumbs, err := oneWithCrumbs(r.Context(), s.pool, r.PathValue("id"))
+	l, crumbs, photos, err := oneWithCrumbs(r.Context(), s.pool, r.PathValue("id"))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return
 	}
 	lay := layout
 	lay.Title = l.Name
-	write(w, r, templates.Listing(templates.ListingPage{Layout: lay, Listing: l, Crumbs: crumbs}))
+	write(w, r, templates.Listing(templates.ListingPage{Layout: lay, Listing: l, Crumbs: crumbs, Photos: photos}))
 }
 
-// one is the bare floor's listing query: the listing alone, no breadcrumb.
-func one(ctx context.Context, pool *pgxpool.Pool, id string) (*market.Listing, error) {
-	n, err := strconv.ParseInt(id, 10, 64)
-	if err != nil {
-		return nil, err
+// handleCategory is a category's first page without filters, as the app
+// renders it (web's searchPage): breadcrumbs, the count per child (per
+// sibling in a leaf), the total, 24 cards and the next page's cursor.
+func (s *server) handleCategory(w http.ResponseWriter, r *http.Request) {
+	c := s.tree.BySlug(r.PathValue("slug"))
+	if c == nil || r.URL.RawQuery != "" {
+		http.NotFound(w, r)
+		return
 	}
-	l := &market.Listing{}
-	err = pool.QueryRow(ctx, `SELECT id, name, description, price_cents, currency, quantity, created_at, updated_at FROM listings WHERE id = $1`, n).
-		Scan(&l.ID, &l.Name, &l.Description, &l.Price.Cents, &l.Price.Currency, &l.Quantity, &l.CreatedAt, &l.UpdatedAt)
-	return l, err
-}
-
-// oneWithCrumbs is the app's listing page query: the listing with its
-// condition and its category path (leaf and top-level), for the breadcrumb.
-func oneWithCrumbs(ctx context.Context, pool *pgxpool.Pool, id string) (*market.Listing, []*market.Category, error) {
-	n, err := strconv.ParseInt(id, 10, 64)
+	res, err := categoryListings(r.Context(), s.pool, c)
 	if err != nil {
-		return nil, nil, err
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
 	}
-	l := &market.Listing{}
-	top, leaf := &market.Category{}, &market.Category{}
-	err = pool.QueryRow(ctx, `
-		SELECT l.id, l.name, l.description, l.price_cents, l.currency, l.quantity, l.condition, l.created_at, l.updated_at,
-		       p.slug, p.name, c.slug, c.name, u.id, u.display_name
-		FROM listings l JOIN categories c ON c.id = l.category_id JOIN categories p ON p.id = c.parent_id
-		JOIN users u ON u.id = l.seller_id
-		WHERE l.id = $1`, n).
-		Scan(&l.ID, &l.Name, &l.Description, &l.Price.Cents, &l.Price.Currency, &l.Quantity, &l.Condition, &l.CreatedAt, &l.UpdatedAt,
-			&top.Slug, &top.Name, &leaf.Slug, &leaf.Name, &l.SellerID, &l.SellerName)
-	return l, []*market.Category{top, leaf}, err
-}
-
-// latest is the home page's query: the newest listings, one more than a
-// page to know whether there is a next one. Both floors run it.
-func latest(ctx context.Context, pool *pgxpool.Pool) (market.ListingPage, error) {
-	const size = web.HomePageSize
-	var page market.ListingPage
-	rows, err := pool.Query(ctx, `SELECT id, name, description, price_cents, currency, quantity, created_at, updated_at FROM listings ORDER BY id DESC LIMIT $1`, size+1)
-	if err != nil {
-		return page, err
+	lay := layout
+	lay.Title = c.Name
+	page := templates.SearchPage{Layout: lay, Category: c, Action: "/c/" + c.Slug, Total: res.Total,
+		Form: templates.SearchForm{Category: c.Slug, Sort: search.SortNewest}}
+	for p := c; p != nil; p = p.Parent {
+		page.Crumbs = append([]*market.Category{p}, page.Crumbs...)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		l := &market.Listing{}
-		if err := rows.Scan(&l.ID, &l.Name, &l.Description, &l.Price.Cents, &l.Price.Currency, &l.Quantity, &l.CreatedAt, &l.UpdatedAt); err != nil {
-			return page, err
+	for _, l := range res.Listings {
+		page.Results = append(page.Results, templates.ResultCard{Listing: l, Segments: search.Highlight(l.Name, nil)})
+	}
+	level := c.Children
+	if c.Leaf() {
+		level = c.Parent.Children
+	}
+	for _, k := range level {
+		var n int64
+		if k.Leaf() {
+			n = res.Facets[k.ID]
+		} else {
+			for _, g := range k.Children {
+				n += res.Facets[g.ID]
+			}
 		}
-		page.Listings = append(page.Listings, l)
+		if n > 0 {
+			page.Facets = append(page.Facets, templates.Facet{Category: k, Count: n, URL: "/c/" + k.Slug, Current: k == c})
+		}
 	}
-	if err := rows.Err(); err != nil {
-		return page, err
+	if res.Next != nil {
+		page.NextURL = page.Action + "?cursor=" + url.QueryEscape(res.Next.Encode())
 	}
-	if len(page.Listings) > size {
-		page.Listings = page.Listings[:size]
-		page.NextBefore = page.Listings[size-1].ID
-	}
-	return page, nil
+	write(w, r, templates.Search(page))
 }
 
 func (s *server) handleCreate(w http.ResponseWriter, r *http.Request) {
