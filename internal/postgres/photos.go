@@ -150,11 +150,22 @@ func (db *DB) fillCovers(ctx context.Context, ls []*market.Listing) error {
 // photosWhere reads the photos matching cond, with their variants, ordered
 // by listing and position.
 func photosWhere(ctx context.Context, db *DB, cond string, args ...any) ([]market.Photo, error) {
-	rows, _ := db.pool.Query(ctx, `
+	rows, _ := db.pool.Query(ctx, photosSQL+cond+photosOrder, args...)
+	return scanPhotos(rows)
+}
+
+// photosSQL reads photos with their variants, up to its condition; then
+// photosOrder.
+const photosSQL = `
 		SELECT p.id, p.listing_id, p.position, p.width, p.height, p.created_at, v.width, v.height, v.key, v.content_type
 		FROM listing_photos p JOIN photo_variants v ON v.photo_id = p.id
-		WHERE `+cond+`
-		ORDER BY p.listing_id, p.position, v.width`, args...)
+		WHERE `
+
+const photosOrder = `
+		ORDER BY p.listing_id, p.position, v.width`
+
+// scanPhotos reads photosSQL's rows: one per variant, grouped into photos.
+func scanPhotos(rows pgx.Rows) ([]market.Photo, error) {
 	var (
 		ps []market.Photo
 		p  market.Photo

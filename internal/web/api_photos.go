@@ -72,6 +72,16 @@ func (s *Server) listingPhotos(r *http.Request, l *market.Listing) ([]market.Pho
 	if err != nil {
 		return nil, err
 	}
+	return s.fillPhotos(l, ps), nil
+}
+
+// fillPhotos sets the URLs of l's photos ps and makes the first its
+// cover, and returns them (none, not nil, for a listing without photos or
+// a server without a photo store).
+func (s *Server) fillPhotos(l *market.Listing, ps []market.Photo) []market.Photo {
+	if s.photos == nil {
+		return []market.Photo{}
+	}
 	s.photos.FillPhotos(ps)
 	l.Cover = nil
 	if len(ps) > 0 {
@@ -80,7 +90,7 @@ func (s *Server) listingPhotos(r *http.Request, l *market.Listing) ([]market.Pho
 	if ps == nil {
 		ps = []market.Photo{}
 	}
-	return ps, nil
+	return ps
 }
 
 // photoID parses the {photo_id} path segment; a malformed one is a 404.

@@ -97,15 +97,18 @@ func (s *Server) handleListingCreate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleListingShow(w http.ResponseWriter, r *http.Request) {
-	l, ok := s.listing(w, r)
+	id, ok := pathID(r)
 	if !ok {
+		s.handleNotFound(w, r)
 		return
 	}
-	photos, err := s.listingPhotos(r, l)
+	// The listing and its photos in one round trip.
+	l, photos, err := s.db.ListingWithPhotos(r.Context(), id)
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
+	photos = s.fillPhotos(l, photos)
 	cacheablePage(w)
 	page := templates.ListingPage{Layout: s.layout(w, r, l.Name), Listing: l, Photos: photos}
 	page.Owner = page.UserID == l.SellerID
