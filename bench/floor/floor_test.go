@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bazaarhq/bazaar/internal/blob"
 	"github.com/bazaarhq/bazaar/internal/gallery"
@@ -20,6 +21,7 @@ import (
 	"github.com/bazaarhq/bazaar/internal/photo"
 	"github.com/bazaarhq/bazaar/internal/postgres/postgrestest"
 	"github.com/bazaarhq/bazaar/internal/web"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestMain(m *testing.M) { postgrestest.Main(m) }
@@ -45,6 +47,40 @@ var testPhotosSQL = []string{
 // are by default.
 func handlers(tb testing.TB) (app, floor, bare http.Handler) {
 	tb.Helper()
+	return handlersCache(tb, 0)
+}
+
+// cachingApp is handlers' app with a page cache in use.
+func cachingApp(tb testing.TB) http.Handler {
+	tb.Helper()
+	app, _, _ := handlersCache(tb, 16<<20)
+	srv := app.(*web.Server)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); srv.WatchChanges(ctx) }()
+	tb.Cleanup(func() { cancel(); <-done })
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mfs, err := cacheRegistry.Gather()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "bazaar_page_cache_live" && mf.GetMetric()[0].GetGauge().GetValue() == 1 {
+				return app
+			}
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal("the page cache was not in use after 10s")
+		}
+	}
+}
+
+// cacheRegistry holds the metrics of the app cachingApp made last.
+var cacheRegistry *prometheus.Registry
+
+// handlersCache is handlers with a page cache of cacheBytes (0: none).
+func handlersCache(tb testing.TB, cacheBytes int) (app, floor, bare http.Handler) {
+	tb.Helper()
 	url := postgrestest.NewURL(tb)
 	db := postgrestest.Open(tb, url)
 	ls := make([]*market.Listing, 100)
@@ -65,7 +101,9 @@ func handlers(tb testing.TB) (app, floor, bare http.Handler) {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	cacheRegistry = prometheus.NewRegistry()
 	srv, err := web.NewServer(web.Config{
+		PageCacheBytes: cacheBytes, Registry: cacheRegistry,
 		DB: db, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Instance: "bench",
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
 		Photos:         gallery.New(gallery.Config{DB: db, Store: store, Processor: photo.NewProcessor(photo.Config{MaxDecodes: 1})}),
@@ -321,5 +359,20 @@ func BenchmarkCreate(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkCachedListing is an anonymous visitor's listing page from the
+// app's page cache: what a hit costs the app itself.
+func BenchmarkCachedListing(b *testing.B) {
+	app := cachingApp(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		r := request("GET", "/listings/48", "")
+		app.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			b.Fatalf("GET /listings/48 = %d", w.Code)
+		}
 	}
 }
