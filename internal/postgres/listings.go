@@ -48,14 +48,19 @@ const pageColumns = `id, name, description, price_cents, currency, quantity, cat
 // this process read it) is resolved afterwards by fill.
 type pageScanner struct {
 	tree    *market.Tree
+	seller  bool // the rows end with the seller's name
 	unknown map[*market.Listing]int
 }
 
 func (s *pageScanner) scan(row pgx.CollectableRow) (*market.Listing, error) {
 	l := new(market.Listing)
 	var cat int
-	err := row.Scan(&l.ID, &l.Name, &l.Description, &l.Price.Cents, &l.Price.Currency, &l.Quantity, &cat, &l.Condition, &l.CreatedAt, &l.UpdatedAt, &l.Version,
-		&l.SellerID)
+	dst := []any{&l.ID, &l.Name, &l.Description, &l.Price.Cents, &l.Price.Currency, &l.Quantity, &cat, &l.Condition, &l.CreatedAt, &l.UpdatedAt, &l.Version,
+		&l.SellerID, &l.SellerName}
+	if !s.seller {
+		dst = dst[:len(dst)-1]
+	}
+	err := row.Scan(dst...)
 	if c := s.tree.ByID(cat); c != nil {
 		l.Category = c.Slug
 	} else if err == nil {
@@ -138,15 +143,21 @@ func listingByID(ctx context.Context, q querier, id int64, forUpdate bool) (*mar
 
 // ListingWithPhotos returns the listing with the given id (or ENOTFOUND)
 // and its photos in order, the cover first: a listing's page, in one
-// round trip (two statements in one batch) rather than two.
+// round trip (two statements in one batch) rather than two, and the
+// category's slug from the cached tree rather than a subquery.
 func (db *DB) ListingWithPhotos(ctx context.Context, id int64) (*market.Listing, []market.Photo, error) {
 	var (
 		l  *market.Listing
 		ps []market.Photo
 	)
+	tree, err := db.Categories(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	sc := &pageScanner{tree: tree, seller: true}
 	b := &pgx.Batch{}
-	b.Queue(`SELECT `+listingColumns+` FROM listings WHERE id = $1`, id).Query(func(rows pgx.Rows) (err error) {
-		l, err = pgx.CollectExactlyOneRow(rows, scanListing)
+	b.Queue(`SELECT `+pageColumns+`, (SELECT display_name FROM users WHERE users.id = listings.seller_id) FROM listings WHERE id = $1`, id).Query(func(rows pgx.Rows) (err error) {
+		l, err = pgx.CollectExactlyOneRow(rows, sc.scan)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errListingNotFound()
 		}
@@ -156,7 +167,11 @@ func (db *DB) ListingWithPhotos(ctx context.Context, id int64) (*market.Listing,
 		ps, err = scanPhotos(rows)
 		return err
 	})
-	if err := db.pool.SendBatch(ctx, b).Close(); err != nil {
+	err = db.pool.SendBatch(ctx, b).Close()
+	if err == nil {
+		err = sc.fill(ctx, db)
+	}
+	if err != nil {
 		return nil, nil, translate(err)
 	}
 	return l, ps, nil
