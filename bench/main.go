@@ -499,6 +499,7 @@ func busiestCategory(ctx context.Context, url string) (string, error) {
 var (
 	listingLink = regexp.MustCompile(`href="/listings/[0-9]+"`)
 	heading     = regexp.MustCompile(`<h1>([^<]*)</h1>`)
+	countText   = regexp.MustCompile(`class="(total|count)"[^>]*>[^<]*<`)
 )
 
 // listingPath is the listing page the bench measures: a seeded listing,
@@ -510,7 +511,7 @@ func (c config) listingPath() string { return "/listings/" + strconv.Itoa(c.List
 // the same listing with the same photos, and every POST /listings answers
 // as the app's does.
 func (b *bench) check(ctx context.Context, targets []*target) error {
-	links := map[string]string{}
+	links, counts := map[string]string{}, map[string]string{}
 	for _, page := range []struct{ name, path string }{{"home", "/"}, {"category", b.category}} {
 		for _, t := range targets {
 			status, _, body, err := httpDo(ctx, "GET", t.url+page.path, "")
@@ -528,11 +529,17 @@ func (b *bench) check(ctx context.Context, targets []*target) error {
 					t.name, page.name, page.path, status, len(found), covers)
 			}
 			links[page.name+"-"+t.name] = fmt.Sprintf("%s, %d covers", strings.Join(found, " "), covers)
+			// The app's and the floor's counts (totals, per child) too.
+			counts[page.name+"-"+t.name] = strings.Join(countText.FindAllString(string(body), -1), " ")
 			b.logf("%s page: %s %d bytes, %d covers", page.name, t.name, len(body), covers)
 		}
 		if links[page.name+"-app"] != links[page.name+"-floor"] || links[page.name+"-bare"] != links[page.name+"-floor"] {
 			return invalidf("the %s pages show different listings or covers:\napp   %s\nfloor %s\nbare  %s", page.name,
 				links[page.name+"-app"], links[page.name+"-floor"], links[page.name+"-bare"])
+		}
+		if counts[page.name+"-app"] != counts[page.name+"-floor"] {
+			return invalidf("the %s pages of the app and the floor count differently:\napp   %s\nfloor %s", page.name,
+				counts[page.name+"-app"], counts[page.name+"-floor"])
 		}
 	}
 	names := map[string]string{}

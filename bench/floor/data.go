@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"math"
 	"strconv"
 
 	"github.com/bazaarhq/bazaar/internal/market"
+	"github.com/bazaarhq/bazaar/internal/postgres"
 	"github.com/bazaarhq/bazaar/internal/search"
 	"github.com/bazaarhq/bazaar/internal/web"
 	"github.com/jackc/pgx/v5"
@@ -161,17 +163,25 @@ func oneWithCrumbs(ctx context.Context, pool *pgxpool.Pool, id string) (*market.
 
 // categoryResult is a category page's data.
 type categoryResult struct {
-	Listings []*market.Listing
-	Total    int64
-	Facets   map[int]int64 // listings per leaf category
-	Next     *search.Cursor
+	Listings  []*market.Listing
+	Total     int64
+	Facets    map[int]int64 // listings per leaf category
+	Estimated bool          // Total and Facets are estimates
+	Next      *search.Cursor
 }
 
-// categoryListings is a category page's data, with the app's queries
-// (postgres.DB.Search without filters): the count per leaf over all
-// listings (the facets, and the total of the category's leaves), then
-// the newest listings of the category's leaves, and their covers.
+// exec has a statement planned for its values, as the app's search does
+// (postgres.planned).
+var exec = []any{pgx.QueryExecModeExec}
+
+// categoryListings is a category page's data, with the app's statements
+// (postgres.DB.Search without words or filters): the count per leaf in a
+// sample of postgres.SearchWindow+1 listings, scaled by the planner's
+// estimate of all listings when the sample is full; the category's total,
+// the planner's estimate then; the newest listings of the category's
+// leaves; and their covers.
 func categoryListings(ctx context.Context, pool *pgxpool.Pool, c *market.Category) (*categoryResult, error) {
+	const window = postgres.SearchWindow
 	res := &categoryResult{Facets: map[int]int64{}}
 	var ids []int64
 	if c.Leaf() {
@@ -180,13 +190,15 @@ func categoryListings(ctx context.Context, pool *pgxpool.Pool, c *market.Categor
 	for _, k := range c.Children {
 		ids = append(ids, int64(k.ID))
 	}
-	rows, _ := pool.Query(ctx, `SELECT category_id, count(*) FROM listings GROUP BY category_id`)
+	rows, _ := pool.Query(ctx, `SELECT category_id, count(*) FROM (
+		SELECT category_id FROM listings WHERE true LIMIT $1) s GROUP BY category_id`, append(exec, window+1)...)
 	var (
-		cat int32
-		n   int64
+		cat     int32
+		n, seen int64
 	)
 	if _, err := pgx.ForEachRow(rows, []any{&cat, &n}, func() error {
 		res.Facets[int(cat)] = n
+		seen += n
 		return nil
 	}); err != nil {
 		return nil, err
@@ -194,10 +206,25 @@ func categoryListings(ctx context.Context, pool *pgxpool.Pool, c *market.Categor
 	for _, id := range ids {
 		res.Total += res.Facets[int(id)]
 	}
+	if seen > window {
+		res.Estimated = true
+		all, err := estimate(ctx, pool, `true`)
+		if err != nil {
+			return nil, err
+		}
+		all = max(all, seen)
+		for k, n := range res.Facets {
+			res.Facets[k] = roughly(max(1, int64(math.Round(float64(n)*float64(all)/float64(seen)))))
+		}
+		if res.Total, err = estimate(ctx, pool, `true AND category_id = ANY($1)`, ids); err != nil {
+			return nil, err
+		}
+		res.Total = roughly(res.Total)
+	}
 	const size = web.HomePageSize
 	rows, _ = pool.Query(ctx, `
 		SELECT id, name, description, price_cents, currency, quantity, condition, created_at, updated_at
-		FROM listings WHERE category_id = ANY($1) ORDER BY id DESC LIMIT $2`, ids, size+1)
+		FROM listings WHERE true AND category_id = ANY($1) ORDER BY id DESC LIMIT $2`, append(exec, ids, size+1)...)
 	ls, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*market.Listing, error) {
 		l := &market.Listing{}
 		return l, row.Scan(&l.ID, &l.Name, &l.Description, &l.Price.Cents, &l.Price.Currency, &l.Quantity, &l.Condition, &l.CreatedAt, &l.UpdatedAt)
@@ -211,4 +238,30 @@ func categoryListings(ctx context.Context, pool *pgxpool.Pool, c *market.Categor
 	}
 	res.Listings = ls
 	return res, fillCovers(ctx, pool, ls)
+}
+
+// estimate is the planner's estimate of the listings matching where, as
+// the app's search reads it.
+func estimate(ctx context.Context, pool *pgxpool.Pool, where string, args ...any) (int64, error) {
+	var plan []struct {
+		Plan struct {
+			Rows float64 `json:"Plan Rows"`
+		} `json:"Plan"`
+	}
+	if err := pool.QueryRow(ctx, `EXPLAIN (FORMAT JSON) SELECT 1 FROM listings WHERE `+where, append(exec, args...)...).Scan(&plan); err != nil || len(plan) == 0 {
+		return 0, err
+	}
+	return int64(plan[0].Plan.Rows), nil
+}
+
+// roughly rounds an estimate to two significant digits, as the app does.
+func roughly(n int64) int64 {
+	if n < 100 {
+		return n
+	}
+	p := int64(1)
+	for n/p >= 100 {
+		p *= 10
+	}
+	return (n + p/2) / p * p
 }

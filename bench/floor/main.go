@@ -211,7 +211,7 @@ func (s *server) handleCategory(w http.ResponseWriter, r *http.Request) {
 	}
 	lay := layout
 	lay.Title = c.Name
-	page := templates.SearchPage{Layout: lay, Category: c, Action: "/c/" + c.Slug, Total: res.Total,
+	page := templates.SearchPage{Layout: lay, Category: c, Action: "/c/" + c.Slug, Total: res.Total, Estimated: res.Estimated,
 		Form: templates.SearchForm{Category: c.Slug, Sort: search.SortNewest}}
 	for p := c; p != nil; p = p.Parent {
 		page.Crumbs = append([]*market.Category{p}, page.Crumbs...)
