@@ -32,17 +32,19 @@ var bare = template.Must(template.New("bare").Funcs(bareFuncs).Parse(`<!doctype 
 {{define "items"}}` + bareItems + `{{end}}`))
 
 // bareListing is the bare floor's listing page: the fields the app's
-// listing page shows, its photos (each its smallest size), and nothing
+// listing page shows (its category, condition, price, stock, description,
+// date and seller), its photos (each its smallest size), and nothing
 // around them.
 var bareListing = template.Must(template.New("listing").Funcs(bareFuncs).Parse(`<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>{{.L.Name}}</title></head>
 <body>
+{{with .C}}<p>{{with .Parent}}{{.Name}} › {{end}}{{.Name}}</p>{{end}}
 <h1>{{.L.Name}}</h1>
 {{range .Photos}}<img src="{{small .}}" width="{{.Width}}" height="{{.Height}}" alt="">
-{{end}}<p>{{.L.Price}} {{if .L.InStock}}{{.L.Quantity}} in stock{{else}}Sold out{{end}}</p>
+{{end}}<p>{{.L.Condition}} {{.L.Price}} {{if .L.InStock}}{{.L.Quantity}} in stock{{else}}Sold out{{end}}</p>
 <p>{{.L.Description}}</p>
-<p>Listed {{.L.CreatedAt.UTC.Format "2 Jan 2006"}}</p>
+<p>Listed {{.L.CreatedAt.UTC.Format "2 Jan 2006"}} by {{.L.SellerName}}</p>
 </body>
 </html>
 `))
@@ -80,7 +82,7 @@ func newBareHandler(pool *pgxpool.Pool) (http.Handler, error) {
 		_ = bare.Execute(w, page)
 	})
 	mux.HandleFunc("GET /listings/{id}", func(w http.ResponseWriter, r *http.Request) {
-		l, photos, err := one(r.Context(), pool, r.PathValue("id"))
+		l, cat, photos, err := one(r.Context(), pool, r.PathValue("id"))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusNotFound)
 			return
@@ -88,8 +90,9 @@ func newBareHandler(pool *pgxpool.Pool) (http.Handler, error) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_ = bareListing.Execute(w, struct {
 			L      *market.Listing
+			C      *market.Category
 			Photos []market.Photo
-		}{l, photos})
+		}{l, tree.ByID(cat), photos})
 	})
 	type count struct {
 		C *market.Category

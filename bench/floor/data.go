@@ -104,26 +104,28 @@ func latest(ctx context.Context, pool *pgxpool.Pool) (market.ListingPage, error)
 	return page, fillCovers(ctx, pool, page.Listings)
 }
 
-// one is the bare floor's listing data: the listing alone (no breadcrumb,
-// no seller) and its photos, in one round trip.
-func one(ctx context.Context, pool *pgxpool.Pool, id string) (*market.Listing, []market.Photo, error) {
+// one is the bare floor's listing data: the listing with its condition,
+// category id (the bare floor names it from its tree) and seller's name,
+// and its photos, in one round trip.
+func one(ctx context.Context, pool *pgxpool.Pool, id string) (l *market.Listing, category int, photos []market.Photo, err error) {
 	n, err := strconv.ParseInt(id, 10, 64)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
-	l := &market.Listing{}
-	var photos []market.Photo
+	l = &market.Listing{}
 	b := &pgx.Batch{}
-	b.Queue(`SELECT id, name, description, price_cents, currency, quantity, created_at, updated_at FROM listings WHERE id = $1`, n).
+	b.Queue(`
+		SELECT l.id, l.name, l.description, l.price_cents, l.currency, l.quantity, l.condition, l.category_id, l.created_at, l.updated_at, u.display_name
+		FROM listings l JOIN users u ON u.id = l.seller_id WHERE l.id = $1`, n).
 		QueryRow(func(row pgx.Row) error {
-			return row.Scan(&l.ID, &l.Name, &l.Description, &l.Price.Cents, &l.Price.Currency, &l.Quantity, &l.CreatedAt, &l.UpdatedAt)
+			return row.Scan(&l.ID, &l.Name, &l.Description, &l.Price.Cents, &l.Price.Currency, &l.Quantity, &l.Condition, &category, &l.CreatedAt, &l.UpdatedAt, &l.SellerName)
 		})
 	b.Queue(photosSQL+`p.listing_id = $1`+photosOrder, n).Query(func(rows pgx.Rows) (err error) {
 		photos, err = scanPhotos(rows)
 		return err
 	})
 	err = pool.SendBatch(ctx, b).Close()
-	return l, photos, err
+	return l, category, photos, err
 }
 
 // oneWithCrumbs is the app's listing page data: the listing with its

@@ -224,7 +224,10 @@ func TestFloorRendersTheAppsPage(t *testing.T) {
 	}
 }
 
-var listingLink = regexp.MustCompile(`href="/listings/[0-9]+"`)
+var (
+	listingLink = regexp.MustCompile(`href="/listings/[0-9]+"`)
+	sellerName  = regexp.MustCompile(`class="seller"[^>]*>([^<]*)<`)
+)
 
 // TestBareFloorShowsTheSameListings: the bare floor's pages are its own,
 // but they must show the same listings in the same order as the app's,
@@ -251,7 +254,13 @@ func TestBareFloorShowsTheSameListings(t *testing.T) {
 			if n := strings.Count(bodies[1], `<img src="/media/`); n != p.covers {
 				t.Errorf("bare floor shows %d images, want %d:\n%s", n, p.covers, bodies[1])
 			}
-			for _, want := range p.text {
+			want := p.text
+			if m := sellerName.FindStringSubmatch(bodies[0]); m != nil {
+				want = append(slices.Clone(want), "by "+m[1], "Home &amp; Living › ") // as the app's page shows them
+			} else if p.path == "/listings/48" {
+				t.Fatalf("the app's listing page names no seller:\n%s", bodies[0])
+			}
+			for _, want := range want {
 				if !strings.Contains(bodies[1], want) {
 					t.Errorf("bare page lacks %q:\n%s", want, bodies[1])
 				}
