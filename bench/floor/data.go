@@ -180,7 +180,7 @@ var exec = []any{pgx.QueryExecModeExec}
 // (postgres.DB.Search without words or filters): the count per leaf in a
 // sample of postgres.SearchWindow+1 listings, scaled by the planner's
 // estimate of all listings when the sample is full; the category's total,
-// the planner's estimate then; the newest listings of the category's
+// the sum of its leaves' counts; the newest listings of the category's
 // leaves; and their covers.
 func categoryListings(ctx context.Context, pool *pgxpool.Pool, c *market.Category) (*categoryResult, error) {
 	const window = postgres.SearchWindow
@@ -218,8 +218,9 @@ func categoryListings(ctx context.Context, pool *pgxpool.Pool, c *market.Categor
 		for k, n := range res.Facets {
 			res.Facets[k] = roughly(max(1, int64(math.Round(float64(n)*float64(all)/float64(seen)))))
 		}
-		if res.Total, err = estimate(ctx, pool, `true AND category_id = ANY($1)`, ids); err != nil {
-			return nil, err
+		res.Total = 0
+		for _, id := range ids {
+			res.Total += res.Facets[int(id)]
 		}
 		res.Total = roughly(res.Total)
 	}

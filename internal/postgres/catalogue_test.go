@@ -448,6 +448,15 @@ func TestSearchPastTheWindow(t *testing.T) {
 		}
 		cursor = f.Cursor
 	}
+	// Browsing a category past the window: its total is the sum of its
+	// leaves' estimated counts (the sample holds lighting only).
+	res, err := db.Search(ctx, search.Filter{Category: "home-living", Sort: search.SortNewest, Limit: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Estimated || res.Total != res.Facets[104] || res.Total < 4 {
+		t.Errorf("home-living: total %d, facets %v, estimated %v: want lighting's estimate as the total", res.Total, res.Facets, res.Estimated)
+	}
 	// The window: the newest four, the description-only match last; then
 	// the other seven, newest first.
 	want := []int64{ids[10], ids[8], ids[7], ids[9], ids[6], ids[5], ids[4], ids[3], ids[2], ids[1], ids[0]}
