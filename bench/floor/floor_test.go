@@ -292,79 +292,41 @@ func TestFloorAppliesTheAppsRules(t *testing.T) {
 	}
 }
 
-// BenchmarkHome, BenchmarkListing and BenchmarkCreate run one request at a time through each
-// handler, without a network. ns/op includes the database round trip and
-// moves with the machine's load; allocs/op and B/op do not.
-func BenchmarkHome(b *testing.B) {
-	app, floor, bare := handlers(b)
-	for _, c := range []struct {
-		name string
-		h    http.Handler
-	}{{"app", app}, {"floor", floor}, {"bare", bare}} {
-		b.Run(c.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				w := httptest.NewRecorder()
-				c.h.ServeHTTP(w, request("GET", "/", ""))
-				if w.Code != http.StatusOK {
-					b.Fatalf("GET / = %d", w.Code)
-				}
-			}
-		})
-	}
-}
-
-func BenchmarkListing(b *testing.B) {
-	app, floor, bare := handlers(b)
-	for _, c := range []struct {
-		name string
-		h    http.Handler
-	}{{"app", app}, {"floor", floor}, {"bare", bare}} {
-		b.Run(c.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				w := httptest.NewRecorder()
-				c.h.ServeHTTP(w, request("GET", "/listings/48", ""))
-				if w.Code != http.StatusOK {
-					b.Fatalf("GET /listings/48 = %d", w.Code)
-				}
-			}
-		})
-	}
-}
-
+// BenchmarkHome, BenchmarkListing, BenchmarkCategory and BenchmarkCreate
+// run one request at a time through each handler, without a network. ns/op
+// includes the database round trip and moves with the machine's load;
+// allocs/op and B/op do not.
+func BenchmarkHome(b *testing.B)    { benchRequest(b, "GET", "/", "", http.StatusOK, true) }
+func BenchmarkListing(b *testing.B) { benchRequest(b, "GET", "/listings/48", "", http.StatusOK, true) }
 func BenchmarkCategory(b *testing.B) {
-	app, floor, bare := handlers(b)
-	for _, c := range []struct {
-		name string
-		h    http.Handler
-	}{{"app", app}, {"floor", floor}, {"bare", bare}} {
-		b.Run(c.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				w := httptest.NewRecorder()
-				c.h.ServeHTTP(w, request("GET", "/c/home-living", ""))
-				if w.Code != http.StatusOK {
-					b.Fatalf("GET /c/home-living = %d", w.Code)
-				}
-			}
-		})
-	}
+	benchRequest(b, "GET", "/c/home-living", "", http.StatusOK, true)
 }
 
+// BenchmarkCreate has no bare case: the bare floor creates nothing.
 func BenchmarkCreate(b *testing.B) {
-	app, floor, _ := handlers(b)
-	for _, c := range []struct {
+	benchRequest(b, "POST", "/listings", form, http.StatusSeeOther, false)
+}
+
+// benchRequest measures one request against the app and the floor, and
+// the bare floor too when withBare, failing on any other status than want.
+func benchRequest(b *testing.B, method, path, body string, want int, withBare bool) {
+	app, floor, bare := handlers(b)
+	type target struct {
 		name string
 		h    http.Handler
-	}{{"app", app}, {"floor", floor}} {
+	}
+	targets := []target{{"app", app}, {"floor", floor}}
+	if withBare {
+		targets = append(targets, target{"bare", bare})
+	}
+	for _, c := range targets {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				w := httptest.NewRecorder()
-				c.h.ServeHTTP(w, request("POST", "/listings", form))
-				if w.Code != http.StatusSeeOther {
-					b.Fatalf("POST /listings = %d", w.Code)
+				c.h.ServeHTTP(w, request(method, path, body))
+				if w.Code != want {
+					b.Fatalf("%s %s = %d, want %d", method, path, w.Code, want)
 				}
 			}
 		})
