@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bazaarhq/bazaar/internal/market"
+	"github.com/bazaarhq/bazaar/internal/postgres"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -30,17 +31,16 @@ import (
 // The app's side runs in the app's database, the floor's in the floor's
 // (identical rows), with the stock put back before each run. pgbench uses
 // as many connections as the app's pool (BAZAAR_DB_MAX_CONNS' default,
-// checkoutFloorConns): the floor is what the database does at the
+// postgres.DefaultMaxConns): the floor is what the database does at the
 // concurrency the app can give it, not the app's 200 clients queueing on
-// 20 connections. A run is invalid if wrk saw an error or a non-2xx answer
+// its connections. A run is invalid if wrk saw an error or a non-2xx answer
 // (a 409 would mean the stock ran out) or if the orders written are fewer
 // than the 201s wrk counted.
 const (
-	checkoutBuyers     = 200
-	checkoutListings   = 1000
-	checkoutStock      = 100000 // the most a listing may hold
-	checkoutFloorConns = 20
-	targetCheckout     = 0.5
+	checkoutBuyers   = 200
+	checkoutListings = 1000
+	checkoutStock    = 100000 // the most a listing may hold
+	targetCheckout   = 0.5
 )
 
 // checkoutFloorSQL is the floor's transaction. :lid is the listing (a
@@ -113,7 +113,7 @@ func (b *bench) checkout(ctx context.Context, app, floorDB string, appURL string
 	}
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "\nCheckout: POST /api/v1/orders, %d buyers (wrk -c%d), through nginx, against pgbench (-c%d) running the bare conditional update + order insert:\n",
-		checkoutBuyers, checkoutBuyers, checkoutFloorConns)
+		checkoutBuyers, checkoutBuyers, postgres.DefaultMaxConns())
 	fmt.Fprintf(&sb, "%-28s %10s %10s %7s %6s   %s\n", "workload", "orders/s", "floor tx/s", "ratio", "target", "ratios per round")
 	for _, res := range results {
 		m := median(res.ratios)
@@ -194,7 +194,7 @@ func (b *bench) checkoutFloor(ctx context.Context, round int, name, pgbench, db 
 	if err := os.WriteFile(script, []byte(fmt.Sprintf(checkoutFloorSQL, lid)), 0o644); err != nil {
 		return 0, err
 	}
-	args := []string{"-n", "-M", "prepared", "-c", strconv.Itoa(checkoutFloorConns), "-j", strconv.Itoa(b.cfg.Threads),
+	args := []string{"-n", "-M", "prepared", "-c", strconv.Itoa(int(postgres.DefaultMaxConns())), "-j", strconv.Itoa(b.cfg.Threads),
 		"-T", strconv.Itoa(int(b.cfg.Duration / time.Second)), "-f", script,
 		"-D", "bmin=" + strconv.FormatInt(s.bmin, 10), "-D", "bmax=" + strconv.FormatInt(s.bmax, 10),
 		"-D", "seller=" + strconv.FormatInt(s.seller, 10),

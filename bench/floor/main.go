@@ -38,6 +38,7 @@ import (
 
 	"github.com/a-h/templ"
 	"github.com/bazaarhq/bazaar/internal/market"
+	"github.com/bazaarhq/bazaar/internal/postgres"
 	"github.com/bazaarhq/bazaar/internal/search"
 	"github.com/bazaarhq/bazaar/internal/web/templates"
 	"github.com/jackc/pgx/v5"
@@ -74,13 +75,13 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 }
 
 // openPool opens a pool as `bazaar serve` does: DATABASE_URL, and
-// BAZAAR_DB_MAX_CONNS or the app's default of 20 connections.
+// BAZAAR_DB_MAX_CONNS or the app's default (postgres.DefaultMaxConns).
 func openPool(ctx context.Context, getenv func(string) string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(getenv("DATABASE_URL"))
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
-	cfg.MaxConns = 20 // the app's default (cmd/bazaar/config.go)
+	cfg.MaxConns = postgres.DefaultMaxConns()
 	if v := getenv("BAZAAR_DB_MAX_CONNS"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 32)
 		if err != nil || n < 1 {

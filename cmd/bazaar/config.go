@@ -14,6 +14,7 @@ import (
 
 	"github.com/bazaarhq/bazaar/internal/blob"
 	"github.com/bazaarhq/bazaar/internal/mail"
+	"github.com/bazaarhq/bazaar/internal/postgres"
 )
 
 // config is every setting, read once from the environment at start-up.
@@ -127,7 +128,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 			c.DBMaxConns = int32(n)
 		}
 	} else {
-		c.DBMaxConns = 20
+		c.DBMaxConns = postgres.DefaultMaxConns()
 	}
 	c.PageCacheBytes = 16 << 20
 	if v := getenv("BAZAAR_PAGE_CACHE_MB"); v != "" {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/bazaarhq/bazaar/internal/market"
 	"github.com/bazaarhq/bazaar/internal/postgres"
@@ -384,5 +385,50 @@ func TestVersionBumpedByAnyWriter(t *testing.T) {
 	}
 	if _, err := db.UpdateListing(ctx, 0, l.ID, market.ListingInput{Quantity: str("5")}, 1); !errors.Is(err, market.ErrStale) {
 		t.Errorf("update based on version 1 after another writer: %v, want ErrStale", err)
+	}
+}
+
+// notices records what a Listen hears.
+type notices struct {
+	listening chan struct{}
+	heard     chan string
+}
+
+func (n *notices) Listening()         { close(n.listening) }
+func (n *notices) Lost(error)         {}
+func (n *notices) Notify(with string) { n.heard <- with }
+
+// TestListingChangesAnnounced: an edit, a stock change and a delete are
+// announced on ListingsChannel with the listing's id, in commit order; an
+// insert is not (migration 00009: lists expire instead).
+func TestListingChangesAnnounced(t *testing.T) {
+	db := postgrestest.NewDB(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &notices{listening: make(chan struct{}), heard: make(chan string, 16)}
+	done := make(chan struct{})
+	go func() { defer close(done); db.Listen(ctx, postgres.ListingsChannel, n) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-n.listening
+
+	l := newListing("Brass lamp")
+	if err := db.CreateListing(context.Background(), l); err != nil {
+		t.Fatal(err)
+	}
+	id := strconv.FormatInt(l.ID, 10)
+	if _, err := db.UpdateListing(context.Background(), 0, l.ID, market.ListingInput{Quantity: str("1")}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteListing(context.Background(), 0, l.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"update " + id, "delete " + id} {
+		select {
+		case got := <-n.heard:
+			if got != want {
+				t.Fatalf("heard %q, want %q (an insert must not be announced)", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no notice %q after 10s", want)
+		}
 	}
 }

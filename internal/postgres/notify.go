@@ -8,12 +8,15 @@ import (
 )
 
 // ListingsChannel is the channel on which the database announces every
-// change to listings (migration 00006): a trigger calls pg_notify in the
-// same transaction as the write, so the announcement is sent if and only
-// if the change commits, whichever release or code path made it. The
-// payload says what changed:
+// change to an existing listing (migrations 00006 and 00009): a trigger
+// calls pg_notify in the same transaction as the write, so the
+// announcement is sent if and only if the change commits, whichever
+// release or code path made it. Inserts are not announced (00009): a
+// notice wakes every listening backend, which cost more than the insert,
+// and a new listing shows only on lists, which listeners must expire
+// themselves. The payload says what changed:
 //
-//	insert       a listing was added (lists of listings changed)
+//	insert       a listing was added (no longer sent since 00009)
 //	update <id>  listing id changed (its page and any list showing it)
 //	delete <id>  listing id is gone
 //	anything else, such as "flush": assume everything changed

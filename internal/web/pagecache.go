@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/bazaarhq/bazaar/internal/postgres"
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,12 +19,18 @@ import (
 // pages, the routes marked with cachedPages in routes.go. It is bounded in bytes (least recently used pages go
 // first) and correct across replicas:
 //
-//   - Every write to listings is announced by the database itself
-//     (postgres.ListingsChannel); each replica listens on a connection of
-//     its own (WatchChanges) and drops what changed: a listing's page and
-//     every list. A change made through any replica thus leaves every
-//     replica's cache as soon as the notice arrives, milliseconds after the
-//     commit.
+//   - Every change to a listing (edit, sale, stock change, delete) is
+//     announced by the database itself (postgres.ListingsChannel); each
+//     replica listens on a connection of its own (WatchChanges) and drops
+//     what changed: the listing's page and every list. A change made
+//     through any replica thus leaves every replica's cache as soon as the
+//     notice arrives, milliseconds after the commit.
+//   - A new listing is not announced (a notice per insert cost PostgreSQL
+//     more than the insert: it wakes every listening backend; migration
+//     00009). It can only appear on lists, never on a cached listing's
+//     page, so lists are kept for at most listMaxAge from the moment their
+//     request began reading the database: a listing added through any
+//     replica is on every replica's lists within that time.
 //   - Notices sent while a replica's listening connection is down are lost,
 //     so the cache is off from the moment that connection fails until a new
 //     one listens, and is emptied when it does.
@@ -53,10 +60,18 @@ type pageCache struct {
 type cachedPage struct {
 	key     string
 	listing int64
+	expires time.Time   // lists only (listing 0): see listMaxAge
 	route   string      // for the log line and metrics of a hit
 	header  http.Header // all but observe's per-request headers
 	body    []byte
 }
+
+// listMaxAge is how long a list of listings (the home page, a category's
+// or a seller's page) is served from the cache: the longest a new listing
+// takes to appear on every replica's lists, since inserts are not
+// announced. A hot list is rendered again at most twice a second per
+// replica.
+const listMaxAge = 500 * time.Millisecond
 
 // cost is the memory a page is charged: its body and key, and 256 bytes
 // for its headers and bookkeeping, so the bound holds for small pages too.
@@ -105,8 +120,13 @@ func (c *pageCache) get(key string) (p *cachedPage, gen uint64, ok bool) {
 		return nil, 0, false
 	}
 	if e := c.pages[key]; e != nil {
+		p := e.Value.(*cachedPage)
+		if !p.expires.IsZero() && !time.Now().Before(p.expires) {
+			c.remove(e)
+			return nil, c.gen, true
+		}
 		c.lru.MoveToFront(e)
-		return e.Value.(*cachedPage), c.gen, true
+		return p, c.gen, true
 	}
 	return nil, c.gen, true
 }
@@ -200,7 +220,7 @@ func (c *pageCache) Notify(payload string) {
 	op, arg, _ := strings.Cut(payload, " ")
 	id, err := strconv.ParseInt(arg, 10, 64)
 	switch {
-	case op == "insert" && arg == "":
+	case op == "insert" && arg == "": // not sent since migration 00009
 		c.drop(0)
 	case (op == "update" || op == "delete") && err == nil && id > 0:
 		c.drop(id)
@@ -267,6 +287,7 @@ func (s *Server) cacheLayer(next http.Handler) http.Handler {
 			_, _ = w.Write(p.body)
 			return
 		}
+		born := time.Now() // before the handler reads what the page shows
 		rec := &pageRecorder{ResponseWriter: w, info: info, before: snapshot(w.Header())}
 		next.ServeHTTP(rec, r)
 		if !info.cacheable {
@@ -274,7 +295,11 @@ func (s *Server) cacheLayer(next http.Handler) http.Handler {
 		}
 		c.misses.Inc()
 		if rec.status == http.StatusOK && rec.header != nil {
-			c.put(&cachedPage{key: key, listing: info.listing, route: info.route, header: rec.header, body: rec.body}, gen)
+			p := &cachedPage{key: key, listing: info.listing, route: info.route, header: rec.header, body: rec.body}
+			if p.listing == 0 {
+				p.expires = born.Add(listMaxAge)
+			}
+			c.put(p, gen)
 		}
 	})
 }

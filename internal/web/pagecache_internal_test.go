@@ -2,6 +2,7 @@ package web
 
 import (
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -52,6 +53,21 @@ func TestPageCacheGeneration(t *testing.T) {
 			t.Errorf("after %q the home page is still cached", payload)
 		}
 	}
+	// Lists expire listMaxAge after their request began (inserts are not
+	// announced); a listing's page does not.
+	_, gen, _ = c.get("/")
+	c.put(&cachedPage{key: "/", body: []byte("home"), expires: time.Now().Add(time.Hour)}, gen)
+	c.put(&cachedPage{key: "/c/toys", body: []byte("toys"), expires: time.Now().Add(-time.Millisecond)}, gen)
+	c.put(&cachedPage{key: "/listings/1", listing: 1, body: []byte("lamp")}, gen)
+	for key, kept := range map[string]bool{"/": true, "/c/toys": false, "/listings/1": true} {
+		if p, _, _ := c.get(key); (p != nil) != kept {
+			t.Errorf("%s: page kept = %v, want %v", key, p != nil, kept)
+		}
+	}
+	if _, ok := c.pages["/c/toys"]; ok || c.size != (&cachedPage{key: "/", body: []byte("home")}).cost()+(&cachedPage{key: "/listings/1", body: []byte("lamp")}).cost() {
+		t.Errorf("the expired page still takes room: %d bytes held", c.size)
+	}
+
 	c.Lost(nil)
 	if _, _, live := c.get("/"); live {
 		t.Error("the cache is in use after its connection was lost")
