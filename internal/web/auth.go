@@ -64,6 +64,7 @@ func (s *Server) newSessions(cfg Config) *scs.SessionManager {
 	sm.Cookie.Path = "/"
 	sm.Cookie.Persist = true
 	sm.ErrorFunc = s.error
+	sm.Codec = newMemoCodec(4096) // about 1 MiB at most
 	return sm
 }
 
