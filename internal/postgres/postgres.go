@@ -36,7 +36,7 @@ type DB struct {
 // 500 (issue 13). Replicas on the database's own host (compose) see its
 // cores; elsewhere set BAZAAR_DB_MAX_CONNS from the database's.
 func DefaultMaxConns() int32 {
-	return int32(max(4, 2*runtime.GOMAXPROCS(0)))
+	return int32(min(max(4, 2*runtime.GOMAXPROCS(0)), 1000)) // #nosec G115 -- bounded to 4..1000, BAZAAR_DB_MAX_CONNS' range
 }
 
 // Options tune the pool.
