@@ -72,6 +72,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bazaarhq/bazaar/bench/corpus"
 	"github.com/bazaarhq/bazaar/internal/nginxtest"
 	"github.com/bazaarhq/bazaar/internal/pgcluster"
 	"github.com/jackc/pgx/v5"
@@ -448,23 +449,9 @@ func (b *bench) setup(ctx context.Context, url string, args ...string) error {
 	return nil
 }
 
-// photosSQL gives the seeded listings photos as uploads through the app
-// would (internal/gallery): all but every tenth listing has one to four,
-// the first its cover, each stored in three sizes under content-hashed
-// keys. Only the rows: the bench fetches pages, never the images. The
-// same statements give both databases the same photos, ids included.
-// (bench/floor/floor_test.go gives its listings photos the same way.)
-var photosSQL = []string{
-	`INSERT INTO listing_photos (listing_id, position, width, height)
-	 SELECT l.id, p, 1600, 1200 FROM listings l, generate_series(0, 3) p
-	 WHERE l.id % 10 <> 7 AND p < 4 - l.id % 4
-	 ORDER BY l.id, p`,
-	`INSERT INTO photo_variants (photo_id, width, height, key, content_type)
-	 SELECT p.id, v.w, v.w * 3 / 4, left(h, 2) || '/' || h || '-' || right(h, 12) || '.jpg', 'image/jpeg'
-	 FROM listing_photos p, (VALUES (320), (800), (1600)) v (w), md5(p.id || 'x' || v.w) h
-	 ORDER BY p.id, v.w`,
-	`VACUUM ANALYZE listing_photos, photo_variants`,
-}
+// photosSQL gives the seeded listings photos (corpus.PhotosSQL), then
+// fresh statistics for the planner.
+var photosSQL = append(slices.Clip(corpus.PhotosSQL), `VACUUM ANALYZE listing_photos, photo_variants`)
 
 // seedPhotos runs photosSQL on the database at url.
 func seedPhotos(ctx context.Context, url string) error {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bazaarhq/bazaar/bench/corpus"
 	"github.com/bazaarhq/bazaar/internal/blob"
 	"github.com/bazaarhq/bazaar/internal/gallery"
 	"github.com/bazaarhq/bazaar/internal/market"
@@ -25,19 +26,6 @@ import (
 )
 
 func TestMain(m *testing.M) { postgrestest.Main(m) }
-
-// testPhotosSQL gives the listings photos as bench/main.go's photosSQL
-// does: one to four on all but every tenth listing, three sizes each.
-var testPhotosSQL = []string{
-	`INSERT INTO listing_photos (listing_id, position, width, height)
-	 SELECT l.id, p, 1600, 1200 FROM listings l, generate_series(0, 3) p
-	 WHERE l.id % 10 <> 7 AND p < 4 - l.id % 4
-	 ORDER BY l.id, p`,
-	`INSERT INTO photo_variants (photo_id, width, height, key, content_type)
-	 SELECT p.id, v.w, v.w * 3 / 4, left(h, 2) || '/' || h || '-' || right(h, 12) || '.jpg', 'image/jpeg'
-	 FROM listing_photos p, (VALUES (320), (800), (1600)) v (w), md5(p.id || 'x' || v.w) h
-	 ORDER BY p.id, v.w`,
-}
 
 // handlers returns the app's handler and the two floors' on one fresh
 // database holding 100 listings, alternately in two leaves of Home &
@@ -92,7 +80,7 @@ func handlersCache(tb testing.TB, cacheBytes int) (app, floor, bare http.Handler
 		tb.Fatal(err)
 	}
 	pool := postgrestest.Pool(tb, url)
-	for _, q := range testPhotosSQL {
+	for _, q := range corpus.PhotosSQL {
 		if _, err := pool.Exec(context.Background(), q); err != nil {
 			tb.Fatal(err)
 		}
