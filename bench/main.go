@@ -48,7 +48,8 @@
 //
 // Knobs: BENCH_DURATION (6s), BENCH_WARMUP (2s), BENCH_ROUNDS (4),
 // BENCH_THREADS (2), BENCH_CONNECTIONS (16), BENCH_LISTINGS (10000),
-// BENCH_ONLY (pages or checkout: measure only those), BENCH_DURABLE (0: fsync off, as in tests, so the disk of a shared machine
+// BENCH_ONLY (pages or checkout: measure only those), BENCH_KINDS (a comma
+// list of the page requests to measure, e.g. post,listing), BENCH_DURABLE (0: fsync off, as in tests, so the disk of a shared machine
 // does not drown the code being measured; 1: fsync and synchronous commit
 // on, as in production), BENCH_STRICT (0).
 package main
@@ -133,6 +134,9 @@ type config struct {
 	Durable, Strict  bool
 	// Only is "pages" or "checkout" to measure only those, "" for all.
 	Only string
+	// Kinds, when set, are the only kinds of page request measured
+	// (BENCH_KINDS=post,listing): a quicker run while working on one.
+	Kinds []string
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -185,6 +189,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Durable:  flag("BENCH_DURABLE"),
 		Strict:   flag("BENCH_STRICT"),
 		Only:     getenv("BENCH_ONLY"),
+	}
+	if v := getenv("BENCH_KINDS"); v != "" {
+		for k := range strings.SplitSeq(v, ",") {
+			if k = strings.TrimSpace(k); !slices.Contains(kinds, k) {
+				errs = append(errs, fmt.Errorf("BENCH_KINDS: %q is none of %s", k, strings.Join(kinds, ", ")))
+			}
+			c.Kinds = append(c.Kinds, k)
+		}
 	}
 	if c.Only != "" && c.Only != "pages" && c.Only != "checkout" {
 		errs = append(errs, fmt.Errorf("BENCH_ONLY: want pages or checkout, got %q", c.Only))
@@ -344,6 +356,11 @@ func (b *bench) start(ctx context.Context) ([]*target, error) {
 		{name: "app", kinds: []string{"get", "listing", "category", "post", "get-cached", "listing-cached", "category-cached", "get-signed-in"}, db: dbs["app"]},
 		{name: "floor", kinds: []string{"get", "listing", "category", "post"}, db: dbs["floor"]},
 		{name: "bare", kinds: []string{"get", "listing", "category"}, db: dbs["floor"]},
+	}
+	if b.cfg.Kinds != nil {
+		for _, t := range targets {
+			t.kinds = slices.DeleteFunc(t.kinds, func(k string) bool { return !slices.Contains(b.cfg.Kinds, k) })
+		}
 	}
 	for _, t := range targets {
 		env := []string{"DATABASE_URL=" + t.db, "BAZAAR_ADDR=127.0.0.1:0", "BAZAAR_INSTANCE=bench"}

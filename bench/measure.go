@@ -104,8 +104,10 @@ func (b *bench) measure(ctx context.Context, targets []*target) (*results, error
 					round, t.name, kind, s.rps, t.name, s.upCPU, s.ngxCPU, s.pgCPU)
 			}
 			for _, c := range comparisons {
-				if c.kind == kind {
-					res.paired[c.key()] = append(res.paired[c.key()], last["app-"+kind]/last[c.floor+"-"+c.floorKind])
+				app, okApp := last["app-"+kind]
+				floor, okFloor := last[c.floor+"-"+c.floorKind]
+				if c.kind == kind && okApp && okFloor { // both measured (BENCH_KINDS)
+					res.paired[c.key()] = append(res.paired[c.key()], app/floor)
 				}
 			}
 		}

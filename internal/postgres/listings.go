@@ -84,9 +84,11 @@ func (s *pageScanner) fill(ctx context.Context, db *DB) error {
 }
 
 // CreateListing validates l, stores it as l.SellerID's, and fills in its
-// ID, times and seller name. A SellerID of 0 gives it to the archive
-// account (the column's default: seeding and store tests); the web layer
-// always names the signed-in user.
+// ID, times and version. A SellerID of 0 gives it to the archive account
+// (the column's default: seeding and store tests), and fills SellerID in;
+// the web layer always names the signed-in user. SellerName is left as
+// the caller set it: the caller knows who sells, and reading the name
+// back cost every new listing a join (issue 13).
 func (db *DB) CreateListing(ctx context.Context, l *market.Listing) error {
 	if err := l.Validate(); err != nil {
 		return err
@@ -95,16 +97,13 @@ func (db *DB) CreateListing(ctx context.Context, l *market.Listing) error {
 	// row, so nothing is inserted and the answer is a message beside the
 	// field.
 	err := db.pool.QueryRow(ctx, `
-		WITH l AS (
-			INSERT INTO listings (name, description, price_cents, currency, quantity, category_id, condition, seller_id)
-			SELECT $1, $2, $3, $4, $5, c.id, $7,
-				coalesce($8, (SELECT id FROM users WHERE email = 'archive@bazaar.invalid'))
-			FROM categories c WHERE c.slug = $6 AND c.parent_id IS NOT NULL
-			RETURNING id, created_at, updated_at, version, seller_id
-		)
-		SELECT l.id, l.created_at, l.updated_at, l.version, l.seller_id, u.display_name FROM l JOIN users u ON u.id = l.seller_id`,
+		INSERT INTO listings (name, description, price_cents, currency, quantity, category_id, condition, seller_id)
+		SELECT $1, $2, $3, $4, $5, c.id, $7,
+			coalesce($8, (SELECT id FROM users WHERE email = 'archive@bazaar.invalid'))
+		FROM categories c WHERE c.slug = $6 AND c.parent_id IS NOT NULL
+		RETURNING id, created_at, updated_at, version, seller_id`,
 		l.Name, l.Description, l.Price.Cents, l.Price.Currency, l.Quantity, l.Category, l.Condition, nullID(l.SellerID),
-	).Scan(&l.ID, &l.CreatedAt, &l.UpdatedAt, &l.Version, &l.SellerID, &l.SellerName)
+	).Scan(&l.ID, &l.CreatedAt, &l.UpdatedAt, &l.Version, &l.SellerID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return market.UnknownCategory("category")
 	}

@@ -29,9 +29,12 @@ func (db *DB) Sessions() *SessionStore { return &SessionStore{db: db} }
 type SessionUser struct {
 	User *market.User
 	// CartCount is the number of units in User's cart, as CartCount
-	// would return it, read in the same statement: every page's header
-	// shows it, so a signed-in page view costs one query fewer.
+	// would return it, read in the same statement when WantCart is set:
+	// every page's header shows it, so a signed-in page view costs one
+	// query fewer. Requests that show no page (a form's POST answers with
+	// a redirect) leave WantCart unset and spare the database the sum.
 	CartCount int
+	WantCart  bool
 }
 
 type sessionUserKey struct{}
@@ -40,6 +43,25 @@ type sessionUserKey struct{}
 func WithSessionUser(ctx context.Context, su *SessionUser) context.Context {
 	return context.WithValue(ctx, sessionUserKey{}, su)
 }
+
+// sessionUserSQL reads a session with its user; sessionUserCartSQL with
+// the user's cart count too (SessionUser.WantCart). Both have the same
+// columns: without the cart, the count is 0.
+const (
+	sessionUserSQL = `
+		SELECT s.data, u.id, u.email, u.display_name, u.password_hash, u.created_at, 0
+		FROM sessions s
+		LEFT JOIN user_sessions us ON us.token = s.token
+		LEFT JOIN users u ON u.id = us.user_id
+		WHERE s.token = $1 AND now() < s.expiry`
+	sessionUserCartSQL = `
+		SELECT s.data, u.id, u.email, u.display_name, u.password_hash, u.created_at,
+		       (SELECT coalesce(sum(quantity), 0) FROM cart_items WHERE user_id = u.id)
+		FROM sessions s
+		LEFT JOIN user_sessions us ON us.token = s.token
+		LEFT JOIN users u ON u.id = us.user_id
+		WHERE s.token = $1 AND now() < s.expiry`
+)
 
 // FindCtx returns the data of the live session token, and fills the
 // SessionUser that ctx carries (WithSessionUser), if any.
@@ -53,13 +75,11 @@ func (s *SessionStore) FindCtx(ctx context.Context, token string) ([]byte, bool,
 		var id *int64
 		var email, name, hash *string
 		var created *time.Time
-		err = s.db.pool.QueryRow(ctx, `
-			SELECT s.data, u.id, u.email, u.display_name, u.password_hash, u.created_at,
-			       (SELECT coalesce(sum(quantity), 0) FROM cart_items WHERE user_id = u.id)
-			FROM sessions s
-			LEFT JOIN user_sessions us ON us.token = s.token
-			LEFT JOIN users u ON u.id = us.user_id
-			WHERE s.token = $1 AND now() < s.expiry`, token).Scan(&b, &id, &email, &name, &hash, &created, &su.CartCount)
+		sql := sessionUserSQL
+		if su.WantCart {
+			sql = sessionUserCartSQL
+		}
+		err = s.db.pool.QueryRow(ctx, sql, token).Scan(&b, &id, &email, &name, &hash, &created, &su.CartCount)
 		if err == nil && id != nil {
 			su.User = &market.User{ID: *id, Email: *email, DisplayName: *name, PasswordHash: *hash, CreatedAt: *created}
 		}

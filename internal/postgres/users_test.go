@@ -342,3 +342,42 @@ func TestMigrationGivesExistingListingsASeller(t *testing.T) {
 		t.Fatal("a listing can lose its seller")
 	}
 }
+
+// TestSessionUserCartCount: the session query reads the session's user,
+// and the user's cart count only when asked (SessionUser.WantCart).
+func TestSessionUserCartCount(t *testing.T) {
+	url := postgrestest.NewURL(t)
+	db := postgrestest.Open(t, url)
+	ctx := context.Background()
+	ada := newUser(t, db, "ada@example.com")
+	sessionRow(t, url, "tok")
+	if err := db.RecordSession(ctx, "tok", ada.ID); err != nil {
+		t.Fatal(err)
+	}
+	l := newListing("Lamp")
+	if err := db.CreateListing(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.AddToCart(ctx, ada.ID, l.ID, 2); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []bool{true, false} {
+		su := &postgres.SessionUser{WantCart: want}
+		data, ok, err := db.Sessions().FindCtx(postgres.WithSessionUser(ctx, su), "tok")
+		if err != nil || !ok || len(data) == 0 {
+			t.Fatalf("WantCart %v: FindCtx = %q, %v, %v", want, data, ok, err)
+		}
+		if su.User == nil || su.User.ID != ada.ID || su.User.Email != ada.Email {
+			t.Errorf("WantCart %v: user %+v, want %d", want, su.User, ada.ID)
+		}
+		if wantCount := map[bool]int{true: 2, false: 0}[want]; su.CartCount != wantCount {
+			t.Errorf("WantCart %v: CartCount %d, want %d", want, su.CartCount, wantCount)
+		}
+	}
+	// A session nobody signed in to has no user, whatever is asked.
+	sessionRow(t, url, "anon")
+	su := &postgres.SessionUser{WantCart: true}
+	if _, ok, err := db.Sessions().FindCtx(postgres.WithSessionUser(ctx, su), "anon"); err != nil || !ok || su.User != nil || su.CartCount != 0 {
+		t.Errorf("anonymous session: ok %v, err %v, user %+v, count %d", ok, err, su.User, su.CartCount)
+	}
+}

@@ -145,7 +145,8 @@ func TestLockoutIsBounded(t *testing.T) {
 }
 
 // TestSignedInCartCountFromTheSession: a signed-in page's header counts
-// the user's cart from the session query (postgres.SessionUser), and the
+// the user's cart from the session query (postgres.SessionUser) or, for a
+// page answering a POST, from a query of its own, and the
 // count is the cart's as it is now, on any replica: changed through the
 // API (another request), it shows on the next page view.
 func TestSignedInCartCountFromTheSession(t *testing.T) {
@@ -153,13 +154,16 @@ func TestSignedInCartCountFromTheSession(t *testing.T) {
 	ts := newTestServer(t)
 	buyer := ts.as(ts.newUser(t, "Bea Buyer"))
 	l := ts.createAPI(t, lampJSON)
-	count := func() string {
-		t.Helper()
-		m := regexp.MustCompile(`<span class="cart-count"[^>]*>\((\d+)\)</span>`).FindStringSubmatch(buyer.get(t, "/").body)
+	cartCount := func(page string) string {
+		m := regexp.MustCompile(`<span class="cart-count"[^>]*>\((\d+)\)</span>`).FindStringSubmatch(page)
 		if m == nil {
 			return "0" // an empty cart shows no count
 		}
 		return m[1]
+	}
+	count := func() string {
+		t.Helper()
+		return cartCount(buyer.get(t, "/").body)
 	}
 	if c := count(); c != "0" {
 		t.Errorf("empty cart: count %s", c)
@@ -171,5 +175,15 @@ func TestSignedInCartCountFromTheSession(t *testing.T) {
 		if c := count(); c != q {
 			t.Errorf("after setting quantity %s: count %s", q, c)
 		}
+	}
+	// A page answering a POST (the sell form, shown again with its
+	// mistake) counts the cart too, though the session query of an unsafe
+	// request does not read it (SessionUser.WantCart).
+	form := validForm()
+	form.Set("price", "abc")
+	r := buyer.postForm(t, "/listings", form)
+	wantPage(t, r, http.StatusUnprocessableEntity)
+	if c := cartCount(r.body); c != "1" {
+		t.Errorf("the sell form shown again after a POST: count %s, want 1", c)
 	}
 }

@@ -154,7 +154,7 @@ func (s *Server) apiCreateListing(w http.ResponseWriter, r *http.Request) {
 	}
 	l, err := in.input().NewListing()
 	if err == nil {
-		l.SellerID = u.ID
+		l.SellerID, l.SellerName = u.ID, u.DisplayName
 		err = s.db.CreateListing(r.Context(), l)
 	}
 	if err != nil {

@@ -100,7 +100,9 @@ func (s *Server) sessionLayer(next http.Handler) http.Handler {
 		// The store reads the session's user with the session, in one
 		// query (postgres.SessionUser); lookupUser takes it from here.
 		if info, ok := r.Context().Value(infoKey).(*requestInfo); ok {
-			info.sessionUser = new(postgres.SessionUser)
+			// Only a GET or HEAD shows a page whose header counts the
+			// cart (see sessionCartCount).
+			info.sessionUser = &postgres.SessionUser{WantCart: r.Method == http.MethodGet || r.Method == http.MethodHead}
 			r = r.WithContext(postgres.WithSessionUser(r.Context(), info.sessionUser))
 		}
 		loaded.ServeHTTP(w, r)
@@ -358,7 +360,7 @@ func sessionCartCount(r *http.Request, u *market.User) (n int, ok bool) {
 		return 0, false
 	}
 	info, _ := r.Context().Value(infoKey).(*requestInfo)
-	if info == nil || info.sessionUser == nil || info.sessionUser.User != u {
+	if info == nil || info.sessionUser == nil || !info.sessionUser.WantCart || info.sessionUser.User != u {
 		return 0, false
 	}
 	return info.sessionUser.CartCount, true

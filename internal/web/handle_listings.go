@@ -79,7 +79,7 @@ func (s *Server) handleListingCreate(w http.ResponseWriter, r *http.Request) {
 		photos, err = s.processUploads(r, uploads, market.MaxPhotos)
 	}
 	if err == nil {
-		l.SellerID = u.ID
+		l.SellerID, l.SellerName = u.ID, u.DisplayName
 		err = s.db.CreateListing(r.Context(), l)
 	}
 	if err != nil {
