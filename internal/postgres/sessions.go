@@ -7,6 +7,7 @@ import (
 
 	"github.com/bazaarhq/bazaar/internal/market"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // SessionStore keeps alexedwards/scs sessions in the "sessions" table
@@ -72,16 +73,19 @@ func (s *SessionStore) FindCtx(ctx context.Context, token string) ([]byte, bool,
 	if su == nil {
 		err = s.db.pool.QueryRow(ctx, `SELECT data FROM sessions WHERE token = $1 AND now() < expiry`, token).Scan(&b)
 	} else {
-		var id *int64
-		var email, name, hash *string
-		var created *time.Time
+		// pgtype's nullable values rather than pointers: pgx scans a
+		// pointer to a pointer through reflection, on every signed-in
+		// request.
+		var id pgtype.Int8
+		var email, name, hash pgtype.Text
+		var created pgtype.Timestamptz
 		sql := sessionUserSQL
 		if su.WantCart {
 			sql = sessionUserCartSQL
 		}
 		err = s.db.pool.QueryRow(ctx, sql, token).Scan(&b, &id, &email, &name, &hash, &created, &su.CartCount)
-		if err == nil && id != nil {
-			su.User = &market.User{ID: *id, Email: *email, DisplayName: *name, PasswordHash: *hash, CreatedAt: *created}
+		if err == nil && id.Valid {
+			su.User = &market.User{ID: id.Int64, Email: email.String, DisplayName: name.String, PasswordHash: hash.String, CreatedAt: created.Time}
 		}
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
