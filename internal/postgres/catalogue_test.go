@@ -495,3 +495,40 @@ func TestRoughly(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateListingCategoriesChanged: CreateListing resolves categories
+// from the tree the process read once, and still files a listing under a
+// leaf added since, and refuses one removed since beside the field.
+func TestCreateListingCategoriesChanged(t *testing.T) {
+	url := postgrestest.NewURL(t)
+	db := postgrestest.Open(t, url)
+	pool := postgrestest.Pool(t, url)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `INSERT INTO categories (id, parent_id, slug, name, position) VALUES (9901, 101, 'old-leaf', 'Old leaf', 99)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Categories(ctx); err != nil { // the tree is read now
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `
+		INSERT INTO categories (id, parent_id, slug, name, position) VALUES (9902, 101, 'new-leaf', 'New leaf', 98);
+		DELETE FROM categories WHERE slug = 'old-leaf'`); err != nil {
+		t.Fatal(err)
+	}
+	l := &market.Listing{Name: "Teapot", Price: market.Money{Cents: 100}, Quantity: 1, Category: "new-leaf", Condition: "new"}
+	if err := db.CreateListing(ctx, l); err != nil {
+		t.Fatalf("a leaf added after the tree was read: %v", err)
+	}
+	var cat int
+	if err := pool.QueryRow(ctx, `SELECT category_id FROM listings WHERE id = $1`, l.ID).Scan(&cat); err != nil || cat != 9902 {
+		t.Errorf("filed under %d (%v), want 9902", cat, err)
+	}
+	gone := &market.Listing{Name: "Kettle", Price: market.Money{Cents: 100}, Quantity: 1, Category: "old-leaf", Condition: "new"}
+	err := db.CreateListing(ctx, gone)
+	if market.ErrorCode(err) != market.EINVALID || market.ErrorFields(err)["category"] == "" {
+		t.Errorf("a leaf removed after the tree was read: %v, want a message beside category", err)
+	}
+	if n, _ := db.CountListings(ctx); n != 1 {
+		t.Errorf("%d listings, want 1", n)
+	}
+}

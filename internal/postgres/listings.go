@@ -85,7 +85,7 @@ func (s *pageScanner) fill(ctx context.Context, db *DB) error {
 
 // CreateListing validates l, stores it as l.SellerID's, and fills in its
 // ID, times and version. A SellerID of 0 gives it to the archive account
-// (the column's default: seeding and store tests), and fills SellerID in;
+// (seeding and store tests), and fills SellerID in;
 // the web layer always names the signed-in user. SellerName is left as
 // the caller set it: the caller knows who sells, and reading the name
 // back cost every new listing a join (issue 13).
@@ -93,9 +93,10 @@ func (db *DB) CreateListing(ctx context.Context, l *market.Listing) error {
 	if err := l.Validate(); err != nil {
 		return err
 	}
-	// The category is named by slug; a slug that is not a leaf selects no
-	// row, so nothing is inserted and the answer is a message beside the
-	// field.
+	category, err := db.leafID(ctx, l.Category)
+	if err != nil {
+		return err
+	}
 	if l.SellerID == 0 {
 		// Not in the statement: PostgreSQL would initialise the lookup
 		// on every execution, run or not.
@@ -105,17 +106,38 @@ func (db *DB) CreateListing(ctx context.Context, l *market.Listing) error {
 		}
 		l.SellerID = id
 	}
-	err := db.pool.QueryRow(ctx, `
+	err = db.pool.QueryRow(ctx, `
 		INSERT INTO listings (name, description, price_cents, currency, quantity, category_id, condition, seller_id)
-		SELECT $1, $2, $3, $4, $5, c.id, $7, $8
-		FROM categories c WHERE c.slug = $6 AND c.parent_id IS NOT NULL
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		RETURNING id, created_at, updated_at, version`,
-		l.Name, l.Description, l.Price.Cents, l.Price.Currency, l.Quantity, l.Category, l.Condition, l.SellerID,
+		l.Name, l.Description, l.Price.Cents, l.Price.Currency, l.Quantity, category, l.Condition, l.SellerID,
 	).Scan(&l.ID, &l.CreatedAt, &l.UpdatedAt, &l.Version)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return market.UnknownCategory("category")
-	}
 	return translate(err)
+}
+
+// leafID returns the id of the leaf category named slug, from the cached
+// tree as pages resolve it, so that an insert needs no lookup of its own;
+// a slug the tree does not know is looked up (a category added by a
+// migration after this process read the tree). A slug that names no leaf
+// is a message beside the field, and so is a category removed since the
+// tree was read (the insert's foreign key, listings_category_id_fkey).
+func (db *DB) leafID(ctx context.Context, slug string) (int64, error) {
+	tree, err := db.Categories(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if c := tree.BySlug(slug); c != nil {
+		if !c.Leaf() {
+			return 0, market.UnknownCategory("category")
+		}
+		return int64(c.ID), nil
+	}
+	var id int64
+	err = db.pool.QueryRow(ctx, `SELECT id FROM categories WHERE slug = $1 AND parent_id IS NOT NULL`, slug).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, market.UnknownCategory("category")
+	}
+	return id, translate(err)
 }
 
 // archiveID returns the id of the archive account (migration 00002),
