@@ -85,10 +85,10 @@ func (s *pageScanner) fill(ctx context.Context, db *DB) error {
 
 // CreateListing validates l, stores it as l.SellerID's, and fills in its
 // ID, times and version. A SellerID of 0 gives it to the archive account
-// (seeding and store tests), and fills SellerID in;
-// the web layer always names the signed-in user. SellerName is left as
-// the caller set it: the caller knows who sells, and reading the name
-// back cost every new listing a join (issue 13).
+// (seeding and store tests) and fills SellerID in; the web layer always
+// names the signed-in user. SellerName is left as the caller set it: the
+// caller knows who sells, and reading the name back cost every new
+// listing a join (issue 13).
 func (db *DB) CreateListing(ctx context.Context, l *market.Listing) error {
 	if err := l.Validate(); err != nil {
 		return err

@@ -48,21 +48,19 @@ func WithSessionUser(ctx context.Context, su *SessionUser) context.Context {
 // sessionUserSQL reads a session with its user; sessionUserCartSQL with
 // the user's cart count too (SessionUser.WantCart). Both have the same
 // columns: without the cart, the count is 0.
-const (
-	sessionUserSQL = `
-		SELECT s.data, u.id, u.email, u.display_name, u.password_hash, u.created_at, 0
-		FROM sessions s
-		LEFT JOIN user_sessions us ON us.token = s.token
-		LEFT JOIN users u ON u.id = us.user_id
-		WHERE s.token = $1 AND now() < s.expiry`
-	sessionUserCartSQL = `
-		SELECT s.data, u.id, u.email, u.display_name, u.password_hash, u.created_at,
-		       (SELECT coalesce(sum(quantity), 0) FROM cart_items WHERE user_id = u.id)
-		FROM sessions s
-		LEFT JOIN user_sessions us ON us.token = s.token
-		LEFT JOIN users u ON u.id = us.user_id
-		WHERE s.token = $1 AND now() < s.expiry`
+var (
+	sessionUserSQL     = sessionUserQuery(`0`)
+	sessionUserCartSQL = sessionUserQuery(`(SELECT coalesce(sum(quantity), 0) FROM cart_items WHERE user_id = u.id)`)
 )
+
+func sessionUserQuery(cartCount string) string {
+	return `
+		SELECT s.data, u.id, u.email, u.display_name, u.password_hash, u.created_at, ` + cartCount + `
+		FROM sessions s
+		LEFT JOIN user_sessions us ON us.token = s.token
+		LEFT JOIN users u ON u.id = us.user_id
+		WHERE s.token = $1 AND now() < s.expiry`
+}
 
 // FindCtx returns the data of the live session token, and fills the
 // SessionUser that ctx carries (WithSessionUser), if any.
