@@ -352,13 +352,11 @@ func isTooMany(err error) bool {
 }
 
 // sessionCartCount returns u's cart count as the session store read it
-// with the session (postgres.SessionUser), for a GET or HEAD: nothing in
-// such a request changed the cart since. ok is false when the count was
-// not read that way (a Bearer token, an unsafe method): ask the store.
+// with the session (postgres.SessionUser). sessionLayer asks for it for a
+// GET or HEAD only (WantCart): nothing in such a request changed the cart
+// since. ok is false when the count was not read that way (a Bearer
+// token, an unsafe method): ask the store.
 func sessionCartCount(r *http.Request, u *market.User) (n int, ok bool) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return 0, false
-	}
 	info, _ := r.Context().Value(infoKey).(*requestInfo)
 	if info == nil || info.sessionUser == nil || !info.sessionUser.WantCart || info.sessionUser.User != u {
 		return 0, false
