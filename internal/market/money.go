@@ -113,11 +113,15 @@ var decimalWords = []string{"no", "one", "two", "three", "four"}
 // plainly an amount, rather than guessing.
 func ParseAmount(s, code string) (int64, error) {
 	d := MinorUnits(code)
-	errFormat := invalidPrice("Price must be an amount such as %s", FormatAmount(1250*pow10(d)/100, code))
+	// Built only for text that is not an amount: a valid price costs no
+	// message.
+	errFormat := func() error {
+		return invalidPrice("Price must be an amount such as %s", FormatAmount(1250*pow10(d)/100, code))
+	}
 	s = strings.TrimSpace(s)
 	s = strings.TrimPrefix(s, "$")
 	if s == "" {
-		return 0, errFormat
+		return 0, errFormat()
 	}
 	neg := false
 	if s[0] == '-' {
@@ -128,15 +132,15 @@ func ParseAmount(s, code string) (int64, error) {
 		// A comma is a thousands separator only: "1,000.00". Anything else
 		// ("12,50", a decimal comma) is refused rather than read as 1250.
 		if !thousands(whole) {
-			return 0, errFormat
+			return 0, errFormat()
 		}
 		whole = strings.ReplaceAll(whole, ",", "")
 	}
 	if whole == "" && (!hasDot || frac == "") {
-		return 0, errFormat
+		return 0, errFormat()
 	}
 	if !digits(whole) || !digits(frac) {
-		return 0, errFormat
+		return 0, errFormat()
 	}
 	if len(frac) > d {
 		if d == 0 {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bazaarhq/bazaar/internal/market"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // scanListing scans a row of listingColumns straight into the domain type.
@@ -106,12 +107,16 @@ func (db *DB) CreateListing(ctx context.Context, l *market.Listing) error {
 		}
 		l.SellerID = id
 	}
+	// The times are scanned into pgtype values: pgx wraps a *time.Time in
+	// a scanner of its own, planned afresh on every insert.
+	var created, updated pgtype.Timestamptz
 	err = db.pool.QueryRow(ctx, `
 		INSERT INTO listings (name, description, price_cents, currency, quantity, category_id, condition, seller_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		RETURNING id, created_at, updated_at, version`,
 		l.Name, l.Description, l.Price.Cents, l.Price.Currency, l.Quantity, category, l.Condition, l.SellerID,
-	).Scan(&l.ID, &l.CreatedAt, &l.UpdatedAt, &l.Version)
+	).Scan(&l.ID, &created, &updated, &l.Version)
+	l.CreatedAt, l.UpdatedAt = created.Time, updated.Time
 	return translate(err)
 }
 

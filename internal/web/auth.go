@@ -92,7 +92,7 @@ func (s *Server) sessionLayer(next http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			if _, err := r.Cookie(name); err != nil {
+			if !hasCookie(r, name) {
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -107,6 +107,21 @@ func (s *Server) sessionLayer(next http.Handler) http.Handler {
 		}
 		loaded.ServeHTTP(w, r)
 	})
+}
+
+// hasCookie reports whether r carries a cookie named name. It looks for
+// the name without building every cookie, as r.Cookie would on each page
+// view that carries some other cookie; a malformed value is left for scs
+// to refuse (it then starts no session, as without the cookie).
+func hasCookie(r *http.Request, name string) bool {
+	for _, line := range r.Header["Cookie"] {
+		for part := range strings.SplitSeq(line, ";") {
+			if k, _, ok := strings.Cut(strings.TrimSpace(part), "="); ok && k == name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // sessionLoaded reports whether r's session was loaded, so that s.sessions'

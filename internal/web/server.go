@@ -83,6 +83,7 @@ type Server struct {
 	trusted        []netip.Prefix
 	timeout        time.Duration
 	secure         bool
+	flash          flashHeaders
 	views          *views
 	registry       *prometheus.Registry
 	metrics        *metrics
@@ -139,6 +140,7 @@ func NewServer(cfg Config) (*Server, error) {
 		metrics: newMetrics(cfg.Registry), innerMiddleware: cfg.innerMiddleware, accessLog: cfg.AccessLog,
 		idle: cfg.SessionIdle, hasher: cfg.Hasher, publicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
 		photos: cfg.Photos, uploads: make(chan struct{}, 2), photoOrigin: cfg.PhotoOrigin,
+		flash: newFlashHeaders(cfg.SecureCookies),
 	}
 	if s.publicURL == "" {
 		s.publicURL = "http://localhost:8080"

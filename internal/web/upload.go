@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -40,7 +41,14 @@ const (
 
 // isMultipart reports whether the request's body is multipart/form-data.
 func isMultipart(r *http.Request) bool {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	ct := r.Header.Get("Content-Type")
+	// A media type is the value's first token, and net/http trims the
+	// value, so one that does not begin with "multipart/" (in any case)
+	// is not multipart/form-data: a plain form skips the parse.
+	if len(ct) < len("multipart/") || !strings.EqualFold(ct[:len("multipart/")], "multipart/") {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && mt == "multipart/form-data"
 }
 
