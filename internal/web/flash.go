@@ -42,23 +42,23 @@ var flashMessages = map[string]string{
 // server's Secure setting: every create, save and sign-in sets one, and
 // http.SetCookie would format and check the same cookie each time.
 type flashHeaders struct {
-	set   map[string][]string
-	clear []string
+	set   map[string]string
+	clear string
 }
 
 // newFlashHeaders builds the cookies. Secure follows BAZAAR_SECURE_COOKIES:
 // forcing it would lose the cookie on a plain-HTTP deployment, and it
 // carries a message key, no secret.
 func newFlashHeaders(secure bool) flashHeaders {
-	h := flashHeaders{set: make(map[string][]string, len(flashMessages))}
+	h := flashHeaders{set: make(map[string]string, len(flashMessages))}
 	for key := range flashMessages {
 		// #nosec G124 -- Secure is configuration; see above.
 		c := http.Cookie{Name: flashCookie, Value: key, Path: "/", MaxAge: 60, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: secure}
-		h.set[key] = []string{c.String()}
+		h.set[key] = c.String()
 	}
 	// #nosec G124 -- as above.
 	c := http.Cookie{Name: flashCookie, Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: secure}
-	h.clear = []string{c.String()}
+	h.clear = c.String()
 	return h
 }
 
@@ -66,19 +66,8 @@ func newFlashHeaders(secure bool) flashHeaders {
 // key that is not one of flashMessages' sets nothing: no page would show it.
 func (s *Server) setFlash(w http.ResponseWriter, key string) {
 	if v, ok := s.flash.set[key]; ok {
-		addHeader(w.Header(), "Set-Cookie", v)
+		w.Header().Add("Set-Cookie", v)
 	}
-}
-
-// addHeader adds the values vs to h's key, which must be in canonical
-// form. A key h does not have yet takes vs itself, shared and never
-// modified (as securityHeaders' values are); one it has gets a copy.
-func addHeader(h http.Header, key string, vs []string) {
-	if old, ok := h[key]; ok {
-		h[key] = append(old[:len(old):len(old)], vs...)
-		return
-	}
-	h[key] = vs
 }
 
 // popFlash returns the pending flash message, if any, and clears it.
@@ -87,7 +76,7 @@ func (s *Server) popFlash(w http.ResponseWriter, r *http.Request) string {
 	if err != nil {
 		return ""
 	}
-	addHeader(w.Header(), "Set-Cookie", s.flash.clear)
+	w.Header().Add("Set-Cookie", s.flash.clear)
 	w.Header().Set("Cache-Control", "no-store")
 	return flashMessages[c.Value]
 }
