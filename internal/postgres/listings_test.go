@@ -406,7 +406,7 @@ func TestListingChangesAnnounced(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &notices{listening: make(chan struct{}), heard: make(chan string, 16)}
 	done := make(chan struct{})
-	go func() { defer close(done); db.Listen(ctx, postgres.ListingsChannel, n) }()
+	go func() { defer close(done); db.Listen(ctx, map[string]postgres.Listener{postgres.ListingsChannel: n}) }()
 	t.Cleanup(func() { cancel(); <-done })
 	<-n.listening
 

@@ -43,21 +43,25 @@ type Listener interface {
 }
 
 // Listen holds a connection of its own (not one of the pool's, which are
-// shared and reset) that LISTENs on channel, and reports to l until ctx
-// ends. A failed connection is reported (Lost) and replaced, after a pause
-// that grows to 2 s while the database stays unreachable. An idle
+// shared and reset) that LISTENs on each channel of ls, and reports to
+// each channel's Listener until ctx ends: one connection for all, since a
+// notice on any channel wakes every listening backend. A failed
+// connection is reported (Lost, to every Listener) and replaced, after a
+// pause that grows to 2 s while the database stays unreachable. An idle
 // connection is pinged every pingEvery, so a connection that died without
 // a word (a dropped network path) is noticed within about pingEvery plus
 // the connect timeout.
-func (db *DB) Listen(ctx context.Context, channel string, l Listener) {
+func (db *DB) Listen(ctx context.Context, ls map[string]Listener) {
 	const pingEvery = 2 * time.Second
 	pause := 50 * time.Millisecond
 	for ctx.Err() == nil {
-		err := db.listenOnce(ctx, channel, l, pingEvery)
+		err := db.listenOnce(ctx, ls, pingEvery)
 		if ctx.Err() != nil {
 			return
 		}
-		l.Lost(err)
+		for _, l := range ls {
+			l.Lost(err)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -70,9 +74,15 @@ func (db *DB) Listen(ctx context.Context, channel string, l Listener) {
 	}
 }
 
+// SessionListener is the Listener that keeps this DB's session cache in
+// step with the database (sessioncache.go), for SessionsChannel. Until it
+// is listening the cache is off and every session is read from the
+// database.
+func (db *DB) SessionListener() Listener { return db.sessions }
+
 // listenOnce connects, LISTENs and relays notifications until the
 // connection fails (the error) or ctx ends (nil).
-func (db *DB) listenOnce(ctx context.Context, channel string, l Listener, pingEvery time.Duration) error {
+func (db *DB) listenOnce(ctx context.Context, ls map[string]Listener, pingEvery time.Duration) error {
 	cfg := db.pool.Config().ConnConfig.Copy()
 	// Named, so an operator sees it in pg_stat_activity for what it is.
 	cfg.RuntimeParams["application_name"] = ListenerName
@@ -85,16 +95,22 @@ func (db *DB) listenOnce(ctx context.Context, channel string, l Listener, pingEv
 		defer cancel()
 		_ = conn.Close(cctx)
 	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
-		return err
+	for channel := range ls {
+		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
+			return err
+		}
 	}
-	l.Listening()
+	for _, l := range ls {
+		l.Listening()
+	}
 	for {
 		wctx, cancel := context.WithTimeout(ctx, pingEvery)
 		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		if err == nil {
-			l.Notify(n.Payload)
+			if l := ls[n.Channel]; l != nil {
+				l.Notify(n.Payload)
+			}
 			continue
 		}
 		if ctx.Err() != nil {

@@ -22,6 +22,7 @@ import (
 type DB struct {
 	pool       *pgxpool.Pool
 	categories categoryCache
+	sessions   *sessionCache
 	// searchWindow overrides SearchWindow when positive (tests).
 	searchWindow int
 }
@@ -71,7 +72,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open pool: %w", err)
 	}
-	return &DB{pool: pool}, nil
+	return &DB{pool: pool, sessions: newSessionCache(sessionCacheEntries)}, nil
 }
 
 // Close closes the pool.

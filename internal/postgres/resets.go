@@ -80,5 +80,6 @@ func (db *DB) ResetPassword(ctx context.Context, secret, hash string) (*market.U
 	if err != nil {
 		return nil, err
 	}
+	db.sessions.forgetUser(u.ID)
 	return u, nil
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/bazaarhq/bazaar/internal/market"
@@ -45,9 +46,9 @@ func WithSessionUser(ctx context.Context, su *SessionUser) context.Context {
 	return context.WithValue(ctx, sessionUserKey{}, su)
 }
 
-// sessionUserSQL reads a session with its user; sessionUserCartSQL with
-// the user's cart count too (SessionUser.WantCart). Both have the same
-// columns: without the cart, the count is 0.
+// sessionUserSQL reads a session with its expiry and its user;
+// sessionUserCartSQL with the user's cart count too (SessionUser.WantCart).
+// Both have the same columns: without the cart, the count is 0.
 var (
 	sessionUserSQL     = sessionUserQuery(`0`)
 	sessionUserCartSQL = sessionUserQuery(`(SELECT coalesce(sum(quantity), 0) FROM cart_items WHERE user_id = u.id)`)
@@ -55,7 +56,7 @@ var (
 
 func sessionUserQuery(cartCount string) string {
 	return `
-		SELECT s.data, u.id, u.email, u.display_name, u.password_hash, u.created_at, ` + cartCount + `
+		SELECT s.data, s.expiry, u.id, u.email, u.display_name, u.password_hash, u.created_at, ` + cartCount + `
 		FROM sessions s
 		LEFT JOIN user_sessions us ON us.token = s.token
 		LEFT JOIN users u ON u.id = us.user_id
@@ -63,34 +64,54 @@ func sessionUserQuery(cartCount string) string {
 }
 
 // FindCtx returns the data of the live session token, and fills the
-// SessionUser that ctx carries (WithSessionUser), if any.
+// SessionUser that ctx carries (WithSessionUser), if any: from the
+// session cache when it holds the token and the cart's count is not
+// wanted, else from the database, which refreshes the cache.
 func (s *SessionStore) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
-	var b []byte
 	su, _ := ctx.Value(sessionUserKey{}).(*SessionUser)
-	var err error
-	if su == nil {
-		err = s.db.pool.QueryRow(ctx, `SELECT data FROM sessions WHERE token = $1 AND now() < expiry`, token).Scan(&b)
-	} else {
-		// pgtype's nullable values rather than pointers: pgx scans a
-		// pointer to a pointer through reflection, on every signed-in
-		// request.
-		var id pgtype.Int8
-		var email, name, hash pgtype.Text
-		var created pgtype.Timestamptz
-		sql := sessionUserSQL
-		if su.WantCart {
-			sql = sessionUserCartSQL
-		}
-		err = s.db.pool.QueryRow(ctx, sql, token).Scan(&b, &id, &email, &name, &hash, &created, &su.CartCount)
-		if err == nil && id.Valid {
-			su.User = &market.User{ID: id.Int64, Email: email.String, DisplayName: name.String, PasswordHash: hash.String, CreatedAt: created.Time}
+	cache := s.db.sessions
+	key := sessionKey(token)
+	if su == nil || !su.WantCart {
+		if e, ok := cache.get(key, time.Now()); ok {
+			if su != nil && e.user != nil {
+				u := *e.user
+				su.User = &u
+			}
+			return slices.Clone(e.data), true, nil
 		}
 	}
+	if su == nil {
+		su = &SessionUser{}
+	}
+	gen, caching := cache.generation()
+	// pgtype's nullable values rather than pointers: pgx scans a pointer
+	// to a pointer through reflection, on every signed-in request.
+	var b []byte
+	var expiry pgtype.Timestamptz
+	var id pgtype.Int8
+	var email, name, hash pgtype.Text
+	var created pgtype.Timestamptz
+	sql := sessionUserSQL
+	if su.WantCart {
+		sql = sessionUserCartSQL
+	}
+	err := s.db.pool.QueryRow(ctx, sql, token).Scan(&b, &expiry, &id, &email, &name, &hash, &created, &su.CartCount)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, false, nil
 	}
 	if err != nil {
 		return nil, false, translate(err)
+	}
+	if id.Valid {
+		su.User = &market.User{ID: id.Int64, Email: email.String, DisplayName: name.String, PasswordHash: hash.String, CreatedAt: created.Time}
+	}
+	if caching {
+		e := sessionEntry{data: slices.Clone(b), expiry: expiry.Time, stored: time.Now()}
+		if su.User != nil {
+			u := *su.User
+			e.user = &u
+		}
+		cache.put(key, gen, e)
 	}
 	return b, true, nil
 }
@@ -100,12 +121,14 @@ func (s *SessionStore) CommitCtx(ctx context.Context, token string, b []byte, ex
 	_, err := s.db.pool.Exec(ctx, `
 		INSERT INTO sessions (token, data, expiry) VALUES ($1, $2, $3)
 		ON CONFLICT (token) DO UPDATE SET data = EXCLUDED.data, expiry = EXCLUDED.expiry`, token, b, expiry)
+	s.db.sessions.forget(token)
 	return translate(err)
 }
 
 // DeleteCtx ends the session token on the server.
 func (s *SessionStore) DeleteCtx(ctx context.Context, token string) error {
 	_, err := s.db.pool.Exec(ctx, `DELETE FROM sessions WHERE token = $1`, token)
+	s.db.sessions.forget(token)
 	return translate(err)
 }
 

@@ -49,6 +49,7 @@ func (db *DB) UserByEmail(ctx context.Context, email string) (*market.User, erro
 // new password meanwhile, which must win).
 func (db *DB) UpgradePasswordHash(ctx context.Context, id int64, old, new string) error {
 	_, err := db.pool.Exec(ctx, `UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2`, id, old, new)
+	db.sessions.forgetUser(id)
 	return translate(err)
 }
 
@@ -71,6 +72,7 @@ func (db *DB) UpdateDisplayName(ctx context.Context, id int64, name string) (*ma
 		_, err = tx.Exec(ctx, `SELECT pg_notify($1, 'flush')`, ListingsChannel)
 		return err
 	})
+	db.sessions.forgetUser(id)
 	return u, err
 }
 
@@ -78,6 +80,7 @@ func (db *DB) UpdateDisplayName(ctx context.Context, id int64, name string) (*ma
 // the user except keep (the session that asked, "" for none), in one
 // transaction: whoever knew the old password is signed out everywhere.
 func (db *DB) ChangePassword(ctx context.Context, id int64, hash, keep string) error {
+	defer db.sessions.forgetUser(id)
 	return db.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1`, id, hash)
 		if err != nil {
@@ -96,6 +99,7 @@ func (db *DB) RecordSession(ctx context.Context, token string, userID int64) err
 	_, err := db.pool.Exec(ctx, `
 		INSERT INTO user_sessions (token, user_id) VALUES ($1, $2)
 		ON CONFLICT (token) DO UPDATE SET user_id = EXCLUDED.user_id`, token, userID)
+	db.sessions.forget(token)
 	return translate(err)
 }
 

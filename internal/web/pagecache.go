@@ -229,15 +229,18 @@ func (c *pageCache) Notify(payload string) {
 	}
 }
 
-// WatchChanges keeps the page cache in step with the database until ctx
-// ends: it listens for changes to listings on a connection of its own,
-// reconnecting when that fails. The cache is off until it first listens.
-// Without a page cache (Config.PageCacheBytes 0) it returns at once.
+// WatchChanges keeps the page cache and the database's session cache
+// (postgres.SessionListener) in step with the database until ctx ends: it
+// listens for changes to listings and to sessions on a connection of its
+// own, reconnecting when that fails. Each cache is off until it first
+// listens. Without a page cache (Config.PageCacheBytes 0) only sessions
+// are listened for.
 func (s *Server) WatchChanges(ctx context.Context) {
-	if s.cache == nil {
-		return
+	ls := map[string]postgres.Listener{postgres.SessionsChannel: s.db.SessionListener()}
+	if s.cache != nil {
+		ls[postgres.ListingsChannel] = watchLog{s.cache, s}
 	}
-	s.db.Listen(ctx, postgres.ListingsChannel, watchLog{s.cache, s})
+	s.db.Listen(ctx, ls)
 }
 
 // watchLog tells the log when the cache goes off and on again.
