@@ -207,6 +207,10 @@ func TestSessionCacheListenerFailover(t *testing.T) {
 	}
 	eventually(t, 5*time.Second, "replica a reads the session again after its listener failed", func() bool { return find(t, a, "token-one").data == "changed unheard" })
 	eventually(t, 10*time.Second, "the session cache is on again", a.SessionCacheLive)
+	// Listening again, the cache started empty: the old data is not back.
+	if got := find(t, a, "token-one"); got.data != "changed unheard" {
+		t.Fatalf("after the listener reconnected: %q, want the database's", got.data)
+	}
 }
 
 // TestSessionCacheHonoursExpiry: a remembered session is not served past
