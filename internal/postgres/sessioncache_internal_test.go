@@ -1,7 +1,7 @@
 package postgres
 
 import (
-	"crypto/md5" // #nosec G501 -- as in sessioncache.go
+	"crypto/md5" // #nosec G501 -- a cache key, as in sessioncache.go
 	"encoding/hex"
 	"testing"
 	"time"
@@ -63,7 +63,7 @@ func TestSessionCacheRules(t *testing.T) {
 		clear(c.entries)
 		c.entries[k1], c.entries[k2], c.entries[k3] = entry(1), entry(2), entry(0)
 	}
-	sum := md5.Sum([]byte("one")) // #nosec G401
+	sum := md5.Sum([]byte("one")) // #nosec G401 -- as in sessioncache.go
 	for _, tc := range []struct {
 		payload string
 		left    [][md5.Size]byte
