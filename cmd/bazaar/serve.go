@@ -97,8 +97,8 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 		stopCollect()
 		<-collectDone
 	}()
-	// The page cache's connection listening for changes; stopped after the
-	// last request is served.
+	// The connection listening for changes, which keeps the page cache and
+	// the session cache correct; stopped after the last request is served.
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	watchDone := make(chan struct{})
 	go func() { defer close(watchDone); srv.WatchChanges(watchCtx) }()

@@ -236,22 +236,23 @@ func (c *pageCache) Notify(payload string) {
 // listens. Without a page cache (Config.PageCacheBytes 0) only sessions
 // are listened for.
 func (s *Server) WatchChanges(ctx context.Context) {
-	ls := map[string]postgres.Listener{postgres.SessionsChannel: s.db.SessionListener()}
+	ls := map[string]postgres.Listener{postgres.SessionsChannel: watchLog{s.db.SessionListener(), s}}
 	if s.cache != nil {
-		ls[postgres.ListingsChannel] = watchLog{s.cache, s}
+		ls[postgres.ListingsChannel] = s.cache
 	}
 	s.db.Listen(ctx, ls)
 }
 
-// watchLog tells the log when the cache goes off and on again.
+// watchLog tells the log when the caches go off: Listen reports a lost
+// connection to every channel's Listener, and this one is always there.
 type watchLog struct {
-	*pageCache
+	postgres.Listener
 	s *Server
 }
 
 func (w watchLog) Lost(err error) {
-	w.pageCache.Lost(err)
-	w.s.logger.Warn("page cache off: the connection listening for changes failed", "err", err)
+	w.Listener.Lost(err)
+	w.s.logger.Warn("page and session caches off: the connection listening for changes failed", "err", err)
 }
 
 // cacheLayer answers anonymous visitors' GET requests from the page cache
