@@ -32,7 +32,8 @@ func TestMain(m *testing.M) { postgrestest.Main(m) }
 // Living, most with photos. The app logs JSON as in production, but to
 // io.Discard: formatting is counted, the write to stdout is not. Its
 // photos are in a directory served under /media, as `bazaar serve`'s
-// are by default.
+// are by default, and it listens for changes as `bazaar serve` does, so
+// its session cache is in use.
 func handlers(tb testing.TB) (app, floor, bare http.Handler) {
 	tb.Helper()
 	return handlersCache(tb, 0)
@@ -42,23 +43,26 @@ func handlers(tb testing.TB) (app, floor, bare http.Handler) {
 func cachingApp(tb testing.TB) http.Handler {
 	tb.Helper()
 	app, _, _ := handlersCache(tb, 16<<20)
-	srv := app.(*web.Server)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); srv.WatchChanges(ctx) }()
-	tb.Cleanup(func() { cancel(); <-done })
+	waitLive(tb, "bazaar_page_cache_live")
+	return app
+}
+
+// waitLive waits until the gauge name of the app handlersCache made last
+// is 1: its cache hears of changes and is in use.
+func waitLive(tb testing.TB, name string) {
+	tb.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		mfs, err := cacheRegistry.Gather()
 		if err != nil {
 			tb.Fatal(err)
 		}
 		for _, mf := range mfs {
-			if mf.GetName() == "bazaar_page_cache_live" && mf.GetMetric()[0].GetGauge().GetValue() == 1 {
-				return app
+			if mf.GetName() == name && mf.GetMetric()[0].GetGauge().GetValue() == 1 {
+				return
 			}
 		}
 		if time.Now().After(deadline) {
-			tb.Fatal("the page cache was not in use after 10s")
+			tb.Fatalf("%s was not 1 after 10s", name)
 		}
 	}
 }
@@ -99,6 +103,13 @@ func handlersCache(tb testing.TB, cacheBytes int) (app, floor, bare http.Handler
 	if err != nil {
 		tb.Fatal(err)
 	}
+	// Listening for changes, as `bazaar serve` does: the session cache,
+	// and the page cache if there is one, are in use.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); srv.WatchChanges(ctx) }()
+	tb.Cleanup(func() { cancel(); <-done })
+	waitLive(tb, "bazaar_session_cache_live")
 	// A seller, signed in through the app: POST /listings needs one, in
 	// the app and (by looking the session up) in the floor.
 	h, err := password.New(password.OWASP, 1, nil)

@@ -27,6 +27,3 @@ func (db *DB) SetSearchWindow(n int) { db.searchWindow = n }
 
 // Roughly exposes roughly, the rounding of estimates.
 var Roughly = roughly
-
-// SessionCacheLive reports whether the session cache is on (listening).
-func (db *DB) SessionCacheLive() bool { return db.sessions.isLive() }

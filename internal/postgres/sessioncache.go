@@ -54,10 +54,11 @@ const sessionMaxAge = 30 * time.Second
 type sessionCache struct {
 	max int
 
-	mu      sync.Mutex
-	live    bool
-	gen     uint64
-	entries map[[md5.Size]byte]sessionEntry
+	mu           sync.Mutex
+	live         bool
+	gen          uint64
+	entries      map[[md5.Size]byte]sessionEntry
+	hits, misses uint64
 }
 
 type sessionEntry struct {
@@ -84,14 +85,31 @@ func (c *sessionCache) get(key [md5.Size]byte, now time.Time) (sessionEntry, boo
 		return sessionEntry{}, false
 	}
 	e, ok := c.entries[key]
-	if !ok {
-		return sessionEntry{}, false
-	}
-	if !now.Before(e.expiry) || now.Sub(e.stored) >= sessionMaxAge {
+	if ok && (!now.Before(e.expiry) || now.Sub(e.stored) >= sessionMaxAge) {
 		delete(c.entries, key)
+		ok = false
+	}
+	if !ok {
+		c.misses++
 		return sessionEntry{}, false
 	}
+	c.hits++
 	return e, true
+}
+
+// SessionCacheStats describes a DB's session cache, for metrics.
+type SessionCacheStats struct {
+	Live         bool // hearing of changes, and in use
+	Entries, Max int
+	Hits, Misses uint64 // lookups answered from memory, and not
+}
+
+// SessionCacheStats returns the session cache's figures now.
+func (db *DB) SessionCacheStats() SessionCacheStats {
+	c := db.sessions
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return SessionCacheStats{Live: c.live, Entries: len(c.entries), Max: c.max, Hits: c.hits, Misses: c.misses}
 }
 
 // generation returns the generation a read starts in (see put), and
@@ -184,11 +202,4 @@ func (c *sessionCache) Notify(payload string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.flush()
-}
-
-// live reports whether the cache is on, for tests.
-func (c *sessionCache) isLive() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.live
 }

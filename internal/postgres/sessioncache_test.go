@@ -26,7 +26,7 @@ func replica(t *testing.T, url string) (*postgres.DB, chan string) {
 		db.Listen(ctx, map[string]postgres.Listener{postgres.SessionsChannel: recorder{db.SessionListener(), heard}})
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	eventually(t, 10*time.Second, "the session cache is on", db.SessionCacheLive)
+	eventually(t, 10*time.Second, "the session cache is on", func() bool { return db.SessionCacheStats().Live })
 	return db, heard
 }
 
@@ -206,7 +206,7 @@ func TestSessionCacheListenerFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 5*time.Second, "replica a reads the session again after its listener failed", func() bool { return find(t, a, "token-one").data == "changed unheard" })
-	eventually(t, 10*time.Second, "the session cache is on again", a.SessionCacheLive)
+	eventually(t, 10*time.Second, "the session cache is on again", func() bool { return a.SessionCacheStats().Live })
 	// Listening again, the cache started empty: the old data is not back.
 	if got := find(t, a, "token-one"); got.data != "changed unheard" {
 		t.Fatalf("after the listener reconnected: %q, want the database's", got.data)

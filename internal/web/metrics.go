@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bazaarhq/bazaar/internal/postgres"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -73,4 +74,28 @@ func methodLabel(method string) string {
 		return method
 	}
 	return "OTHER"
+}
+
+// registerSessionCache exports the figures of db's session cache
+// (postgres.SessionCacheStats), read at each scrape.
+func registerSessionCache(reg prometheus.Registerer, db *postgres.DB) {
+	gauge := func(name, help string, v func(postgres.SessionCacheStats) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return v(db.SessionCacheStats()) })
+	}
+	counter := func(name, help string, v func(postgres.SessionCacheStats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v(db.SessionCacheStats())) })
+	}
+	reg.MustRegister(
+		gauge("bazaar_session_cache_live", "1 while the session cache hears of changes and is in use, 0 while it is off.",
+			func(s postgres.SessionCacheStats) float64 {
+				if s.Live {
+					return 1
+				}
+				return 0
+			}),
+		gauge("bazaar_session_cache_entries", "Sessions held by the session cache.", func(s postgres.SessionCacheStats) float64 { return float64(s.Entries) }),
+		gauge("bazaar_session_cache_max_entries", "The session cache's size limit.", func(s postgres.SessionCacheStats) float64 { return float64(s.Max) }),
+		counter("bazaar_session_cache_hits_total", "Sessions read from the session cache instead of the database.", func(s postgres.SessionCacheStats) uint64 { return s.Hits }),
+		counter("bazaar_session_cache_misses_total", "Session lookups the session cache could not answer while in use.", func(s postgres.SessionCacheStats) uint64 { return s.Misses }),
+	)
 }

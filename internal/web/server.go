@@ -159,6 +159,9 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.PageCacheBytes > 0 {
 		s.cache = newPageCache(cfg.PageCacheBytes, cfg.Registry)
 	}
+	if cfg.DB != nil {
+		registerSessionCache(cfg.Registry, cfg.DB)
+	}
 	if strings.ContainsAny(cfg.PhotoOrigin, " ;,'\"") {
 		return nil, fmt.Errorf("web: PhotoOrigin %q is not an origin", cfg.PhotoOrigin)
 	}
