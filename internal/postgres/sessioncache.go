@@ -137,11 +137,14 @@ func (c *sessionCache) put(key [md5.Size]byte, gen uint64, e sessionEntry) {
 }
 
 // forget drops the session token (this replica wrote or ended it).
-func (c *sessionCache) forget(token string) {
+func (c *sessionCache) forget(token string) { c.forgetKey(sessionKey(token)) }
+
+// forgetKey drops the session whose token has the MD5 key.
+func (c *sessionCache) forgetKey(key [md5.Size]byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	delete(c.entries, sessionKey(token))
+	delete(c.entries, key)
 }
 
 // forgetUser drops every session of user id (this replica changed them).
@@ -187,10 +190,7 @@ func (c *sessionCache) Notify(payload string) {
 	case "token":
 		var key [md5.Size]byte
 		if n, err := hex.Decode(key[:], []byte(arg)); err == nil && n == len(key) {
-			c.mu.Lock()
-			c.gen++
-			delete(c.entries, key)
-			c.mu.Unlock()
+			c.forgetKey(key)
 			return
 		}
 	case "user":
