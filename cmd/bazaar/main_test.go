@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"sync"
@@ -323,7 +324,15 @@ func TestHealthcheckCommand(t *testing.T) {
 }
 
 func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
-	a := startApp(t, map[string]string{"BAZAAR_DRAIN_DELAY": "500ms"})
+	a := startApp(t, map[string]string{"BAZAAR_DRAIN_DELAY": "1s"})
+	// A keep-alive connection, as nginx holds to each replica.
+	kept := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	if resp, err := kept.Get(a.URL + "/healthz"); err != nil || resp.Close {
+		t.Fatalf("GET /healthz before shutdown: %v (close %v)", err, resp != nil && resp.Close)
+	} else {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
 	// A slow upload keeps a request in flight while shutdown begins.
 	pr, pw := io.Pipe()
 	req, _ := http.NewRequest(http.MethodPost, a.URL+"/api/v1/listings", pr)
@@ -357,6 +366,20 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusServiceUnavailable
 	})
+	// ...and a request on a kept-alive connection is served, but ends the
+	// connection (Connection: close), so a proxy stops reusing it before
+	// the app closes it: see web.Server.Drain.
+	reused := false
+	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}
+	req2, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, a.URL+"/healthz", nil)
+	resp, err := kept.Do(req2)
+	if err != nil {
+		t.Fatalf("GET /healthz on a kept-alive connection while draining: %v", err)
+	}
+	resp.Body.Close()
+	if !reused || resp.StatusCode != http.StatusOK || !resp.Close {
+		t.Errorf("GET /healthz on a kept-alive connection while draining: reused %v, %s, Connection: close %v; want a reused connection, 200 and close", reused, resp.Status, resp.Close)
+	}
 	// ...then the listener closes, while our request is still in flight.
 	waitFor(t, 10*time.Second, func() bool {
 		resp, err := fresh.Get(a.URL + "/readyz")

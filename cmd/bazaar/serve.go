@@ -51,8 +51,10 @@ func tuneGC(pageCacheBytes, decodeSlots int) {
 const logFlushEvery = 100 * time.Millisecond
 
 // serve runs the web server until ctx is cancelled, then drains: /readyz
-// turns 503 (for BAZAAR_DRAIN_DELAY, while still serving), the listener closes, in-flight requests finish (up to
-// ShutdownTimeout), and only then does the database pool close.
+// turns 503 and every response closes its connection (for
+// BAZAAR_DRAIN_DELAY, while still serving), the listener closes, in-flight
+// requests finish (up to ShutdownTimeout), and only then does the database
+// pool close.
 func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 	reg := prometheus.NewRegistry()
 	proc := photo.NewProcessor(photo.Config{MaxDecodes: cfg.PhotoDecodes, Registry: reg})
@@ -128,9 +130,9 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
-		// Longer than nginx's upstream keepalive_timeout (60s), so nginx,
+		// Longer than nginx's upstream keepalive_timeout (4s), so nginx,
 		// not the app, closes idle connections and never sends a request
-		// down one the app is closing.
+		// down one the app is closing (and see web.Server.Drain).
 		IdleTimeout: 75 * time.Second,
 		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}

@@ -1,7 +1,6 @@
 package deploytest
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 )
 
@@ -19,20 +17,7 @@ const stackFile = "../../deploy/swarm/stack.yml"
 // swarm e2e suite (make e2e-swarm) shows they hold on a real swarm, this
 // test that nobody quietly drops one from the file.
 func TestSwarmStack(t *testing.T) {
-	// docker stack deploy resolves paths from the file's directory.
-	opts, err := cli.NewProjectOptions([]string{stackFile},
-		cli.WithName("bazaar"),
-		cli.WithWorkingDirectory(filepath.Dir(stackFile)),
-		cli.WithEnv(nil),
-		cli.WithInterpolation(true),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := opts.LoadProject(context.Background())
-	if err != nil {
-		t.Fatalf("loading %s: %v", stackFile, err)
-	}
+	p := loadStack(t)
 	if got, want := sorted(p.ServiceNames()), []string{"app", "db", "migrate", "nginx"}; !slices.Equal(got, want) {
 		t.Fatalf("services = %v, want %v", got, want)
 	}

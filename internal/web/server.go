@@ -182,7 +182,24 @@ func NewServer(cfg Config) (*Server, error) {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		// net/http closes the connection after this response, and the
+		// client (nginx) does not reuse it: see Drain.
+		w.Header()["Connection"] = connectionClose
+	}
+	s.handler.ServeHTTP(w, r)
+}
 
-// Drain marks the server as shutting down: /readyz answers 503 from now on.
+var connectionClose = []string{"close"}
+
+// Drain marks the server as shutting down: /readyz answers 503 from now on,
+// and every response closes its connection. So while the listener is still
+// open (BAZAAR_DRAIN_DELAY), the keep-alive connections a proxy holds to
+// this replica end one by one, each after a response, instead of all at
+// once when http.Server.Shutdown closes the idle ones: a request the proxy
+// writes into a connection the server is closing at that instant fails,
+// and a proxy does not retry a POST it has sent (the 502 the e2e rolling
+// restart saw). Those the proxy leaves idle it closes itself, after its
+// keepalive_timeout, shorter than the delay.
 func (s *Server) Drain() { s.draining.Store(true) }
