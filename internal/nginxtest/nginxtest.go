@@ -97,6 +97,7 @@ type Nginx struct {
 	done      chan error
 	ownDir    bool
 	container string         // the container's name, when nginx runs in one
+	pid       int            // the container's first process (host pid), when nginx runs in one
 	stdin     io.WriteCloser // closing it stops the container's nginx
 	reserved  int            // the socket holding the port (container mode), or -1
 }
@@ -289,6 +290,18 @@ wait $pid; wait $pid`
 		_ = n.Stop()
 		return nil, fmt.Errorf("%w\n--- nginx error log ---\n%s", err, n.ErrorLog())
 	}
+	if n.container != "" {
+		// The docker client is not nginx's parent: the container's first
+		// process (the script above) is, in the host's pid namespace.
+		out, err := exec.CommandContext(ctx, "docker", "inspect", "--format", "{{.State.Pid}}", n.container).Output()
+		if err == nil {
+			n.pid, err = strconv.Atoi(strings.TrimSpace(string(out)))
+		}
+		if err != nil || n.pid <= 0 {
+			_ = n.Stop()
+			return nil, fmt.Errorf("the pid of container %s: %q %v", n.container, out, err)
+		}
+	}
 	return n, nil
 }
 
@@ -361,8 +374,15 @@ func (n *Nginx) waitReady(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
-// Pid is the process id of nginx (its master, when it has workers).
-func (n *Nginx) Pid() int { return n.cmd.Process.Pid }
+// Pid is the process id of nginx (its master, when it has workers), or in
+// a container of the process nginx runs under: either way the root of the
+// tree of processes that are nginx, whose CPU time the bench counts.
+func (n *Nginx) Pid() int {
+	if n.pid > 0 {
+		return n.pid
+	}
+	return n.cmd.Process.Pid
+}
 
 // Exited reports whether nginx has exited, and how.
 func (n *Nginx) Exited() (bool, error) {

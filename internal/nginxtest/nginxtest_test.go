@@ -5,6 +5,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +45,11 @@ func TestNginxProxiesOnItsOwnPort(t *testing.T) {
 				t.Errorf("workers=%d: %s could be bound by someone else while nginx runs", workers, n.Addr)
 			}
 		}
+		// Pid is where nginx's CPU time is counted (the bench): nginx is
+		// that process or under it, in a container too.
+		if !nginxUnder(t, n.Pid()) {
+			t.Errorf("workers=%d: no nginx process at or under pid %d", workers, n.Pid())
+		}
 		// nginx writes the line after the response, so wait for it.
 		deadline := time.Now().Add(5 * time.Second)
 		for !strings.Contains(n.AccessLog(), `"uri":"/probe"`) {
@@ -61,4 +69,48 @@ func TestRenderRefusesUnknownVariables(t *testing.T) {
 	if _, err := Render("listen ${NGINX_PORT}; root ${NGINX_ROOT};", "1", "2", "3"); err == nil || !strings.Contains(err.Error(), "NGINX_ROOT") {
 		t.Errorf("Render with an undefined variable: err = %v", err)
 	}
+}
+
+// nginxUnder reports whether a process named nginx is root or one of its
+// descendants, from /proc.
+func nginxUnder(t *testing.T, root int) bool {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent, name := map[int]int{}, map[int]string{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// pid (comm) state ppid ...
+		line := string(b)
+		open, end := strings.IndexByte(line, '('), strings.LastIndexByte(line, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		fields := strings.Fields(line[end+1:])
+		if len(fields) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(fields[1])
+		parent[pid], name[pid] = ppid, line[open+1:end]
+	}
+	for pid, comm := range name {
+		if comm != "nginx" {
+			continue
+		}
+		for q := pid; q > 1; q = parent[q] {
+			if q == root {
+				return true
+			}
+		}
+	}
+	return false
 }
