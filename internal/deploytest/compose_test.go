@@ -31,10 +31,16 @@ func load(t *testing.T, files ...string) *types.Project {
 // loadProfiles is load with the given compose profiles enabled.
 func loadProfiles(t *testing.T, profiles []string, files ...string) *types.Project {
 	t.Helper()
+	return loadIn(t, "../..", profiles, files...)
+}
+
+// loadIn loads the files with paths resolved from dir.
+func loadIn(t *testing.T, dir string, profiles []string, files ...string) *types.Project {
+	t.Helper()
 	opts, err := cli.NewProjectOptions(files,
 		cli.WithProfiles(profiles),
 		cli.WithName("bazaar"),
-		cli.WithWorkingDirectory("../.."),
+		cli.WithWorkingDirectory(dir),
 		cli.WithEnv(nil),
 		cli.WithInterpolation(true),
 	)

@@ -1,14 +1,12 @@
 package deploytest
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
 
-	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 )
 
@@ -60,22 +58,9 @@ func TestDrainOutlastsNginxKeepalive(t *testing.T) {
 	}
 }
 
-// loadStack loads deploy/swarm/stack.yml as docker stack deploy would.
+// loadStack loads deploy/swarm/stack.yml as docker stack deploy would,
+// with paths resolved from the file's directory.
 func loadStack(t *testing.T) *types.Project {
 	t.Helper()
-	// docker stack deploy resolves paths from the file's directory.
-	opts, err := cli.NewProjectOptions([]string{stackFile},
-		cli.WithName("bazaar"),
-		cli.WithWorkingDirectory(filepath.Dir(stackFile)),
-		cli.WithEnv(nil),
-		cli.WithInterpolation(true),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := opts.LoadProject(context.Background())
-	if err != nil {
-		t.Fatalf("loading %s: %v", stackFile, err)
-	}
-	return p
+	return loadIn(t, filepath.Dir(stackFile), nil, stackFile)
 }
